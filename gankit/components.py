@@ -1,0 +1,151 @@
+"""The component records that plugins register.
+
+Every component has a ``name``, a one-line ``description``, a ``config`` dataclass
+whose fields all have defaults, and a factory. The plugin manager fills in
+``plugin`` (the entry-point name of the plugin that registered it).
+
+Architectures register a generator and a discriminator as a pair that share one
+config, so a user names a single ``--arch``. Their config must subclass
+:class:`ArchConfig`, which holds what G and D must agree on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+#: The kinds of component, in the order ``gankit list`` shows them.
+KINDS = ("architecture", "loss", "regularizer", "dataset", "metric")
+
+
+@dataclass
+class NoConfig:
+    """Config of a component that takes no options."""
+
+
+@dataclass
+class ArchConfig:
+    """What a generator and its discriminator share.
+
+    ``data_shape`` is the shape of one sample without the batch dimension:
+    ``(channels, height, width)`` for images, ``(2,)`` for 2-D points.
+    ``num_classes`` is 0 for an unconditional model.
+    The trainer fills ``data_shape`` and ``num_classes`` from the dataset unless
+    the user sets them.
+    """
+
+    latent_dim: int = 100
+    data_shape: tuple[int, ...] = (1, 32, 32)
+    num_classes: int = 0
+
+    @property
+    def channels(self) -> int:
+        """Number of image channels (the first entry of ``data_shape``)."""
+        return int(self.data_shape[0])
+
+    @property
+    def resolution(self) -> int:
+        """Image height (and width); 0 for non-image data."""
+        return int(self.data_shape[1]) if len(self.data_shape) == 3 else 0
+
+
+@dataclass
+class Recipe:
+    """Training defaults an architecture brings (procedure as data, not code).
+
+    Any field can still be overridden by the user's config.
+    """
+
+    loss: str = "non-saturating"
+    regularizers: tuple[str, ...] = ()
+    n_critic: int = 1
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas_g: tuple[float, float] = (0.5, 0.999)
+    betas_d: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 64
+
+
+@dataclass
+class Component:
+    """Base record: what every registered component has."""
+
+    kind: ClassVar[str] = ""
+    name: str
+    description: str
+    config: type = NoConfig
+    plugin: str = ""
+
+    def default_config(self) -> Any:
+        """Return an instance of the config dataclass with every default."""
+        return self.config()
+
+
+@dataclass
+class Architecture(Component):
+    """A generator/discriminator pair sharing one :class:`ArchConfig` subclass.
+
+    ``generator(config)`` and ``discriminator(config)`` build the modules.
+    Generators are called as ``G(z, labels=None)`` and discriminators as
+    ``D(x, labels=None)``, returning logits of shape ``[B]`` or ``[B, 1]``.
+    ``needs_labels`` says whether the pair must be trained and sampled with
+    class labels (conditional models).
+    """
+
+    kind: ClassVar[str] = "architecture"
+    generator: Callable[[Any], nn.Module] | None = None
+    discriminator: Callable[[Any], nn.Module] | None = None
+    needs_labels: bool = False
+    recipe: Recipe = field(default_factory=Recipe)
+    #: Optional: ``adapt(config, data_shape, num_classes)`` returns the config
+    #: to build for a dataset, e.g. to pick an MLP form for 2-D data.
+    adapt: Callable[[Any, tuple[int, ...], int], Any] | None = None
+
+
+@dataclass
+class Loss(Component):
+    """An adversarial loss on logits.
+
+    ``factory(config)`` returns an object with ``d_loss(real_logits,
+    fake_logits) -> Tensor`` and ``g_loss(fake_logits) -> Tensor``.
+    """
+
+    kind: ClassVar[str] = "loss"
+    factory: Callable[[Any], Any] | None = None
+
+
+@dataclass
+class Regularizer(Component):
+    """A regularizer; ``factory(config)`` returns a :class:`gankit.regularizers.Regularizer`.
+
+    ``acts_on`` documents where it acts: any of ``"data"``, ``"d_step"``,
+    ``"g_step"``, ``"architecture"``.
+    """
+
+    kind: ClassVar[str] = "regularizer"
+    factory: Callable[[Any], Any] | None = None
+    acts_on: tuple[str, ...] = ()
+
+
+@dataclass
+class Dataset(Component):
+    """A dataset; ``factory(config)`` returns a :class:`gankit.data.TensorData`.
+
+    ``default_steps`` is the training length that suits it when the user sets none.
+    """
+
+    kind: ClassVar[str] = "dataset"
+    factory: Callable[[Any], Any] | None = None
+    default_steps: int = 2000
+
+
+@dataclass
+class Metric(Component):
+    """A metric; ``factory(config)`` returns an object with ``compute(generator, data) -> dict``."""
+
+    kind: ClassVar[str] = "metric"
+    factory: Callable[[Any], Any] | None = None

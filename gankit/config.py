@@ -1,0 +1,150 @@
+"""Config dataclasses: describing them, building them from user input, saving them.
+
+Values come from TOML files and ``KEY=VALUE`` overrides; pydantic checks and
+converts them against each dataclass's type hints, and unknown keys are an
+error that lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from gankit.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldInfo:
+    """One config field as ``gankit info`` prints it."""
+
+    name: str
+    type: str
+    default: Any
+    help: str = ""
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def describe(config_cls: type) -> list[FieldInfo]:
+    """List the fields of a config dataclass with their types and defaults."""
+    hints = typing.get_type_hints(config_cls)
+    out = []
+    for f in dataclasses.fields(config_cls):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        out.append(FieldInfo(f.name, _type_name(hints[f.name]), default, f.metadata.get("help", "")))
+    return out
+
+
+def field_names(config_cls: type) -> list[str]:
+    """Names of the fields of a config dataclass."""
+    return [f.name for f in dataclasses.fields(config_cls)]
+
+
+def check_keys(config_cls: type, keys: Iterable[str], where: str) -> None:
+    """Raise :class:`ConfigError` if any key is not a field of ``config_cls``."""
+    valid = field_names(config_cls)
+    for key in keys:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"unknown key {key!r} in {where}{hint}; valid keys: {', '.join(valid) or 'none'}"
+            )
+
+
+def build(config_cls: type, values: Mapping[str, Any] | None = None, *, base: Any = None,
+          where: str = "config") -> Any:
+    """Build a ``config_cls`` instance from ``values`` on top of ``base`` (or the defaults).
+
+    Values are validated and converted by pydantic against the dataclass's type
+    hints (``"64"`` becomes ``64`` for an ``int`` field, a list becomes a tuple).
+    """
+    values = dict(values or {})
+    check_keys(config_cls, values, where)
+    merged = to_dict(base) if base is not None else {}
+    merged.update(values)
+    try:
+        return pydantic.TypeAdapter(config_cls).validate_python(merged)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid value in {where}: {problems}") from None
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Return a config dataclass instance as a plain dict (tuples stay tuples)."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+def to_json(config: Any) -> dict[str, Any]:
+    """Return a config as a JSON-compatible dict (tuples become lists)."""
+
+    def convert(v: Any) -> Any:
+        if isinstance(v, tuple | list):
+            return [convert(x) for x in v]
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return to_json(v)
+        return v
+
+    return {k: convert(v) for k, v in to_dict(config).items()}
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override's value: a TOML literal if it is one, else the text itself.
+
+    ``64`` -> 64, ``1e-4`` -> 0.0001, ``true`` -> True, ``[0.0, 0.9]`` -> list,
+    ``0.0,0.9`` -> [0.0, 0.9], ``hinge`` -> "hinge".
+    """
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    if "," in text:
+        return [parse_value(part.strip()) for part in text.split(",") if part.strip()]
+    return text
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` strings into a dict; keys may be dotted (``arch.latent_dim``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not of the form KEY=VALUE (e.g. lr_g=1e-4)")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file, with an error that names the file and the problem."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None

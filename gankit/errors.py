@@ -1,0 +1,38 @@
+"""Exceptions gankit raises for problems a user can fix.
+
+The CLI prints a :class:`GankitError`'s message without a traceback, so each
+message names the bad value and says what to do instead.
+"""
+
+from __future__ import annotations
+
+
+class GankitError(Exception):
+    """Base class for errors caused by input the user can correct."""
+
+
+class ConfigError(GankitError, ValueError):
+    """A config file or ``KEY=VALUE`` override is invalid."""
+
+
+class UnknownComponentError(GankitError, KeyError):
+    """No installed plugin provides a component of that name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class AmbiguousComponentError(GankitError):
+    """Several plugins provide a component of the same name."""
+
+
+class PluginLoadError(GankitError):
+    """A plugin failed to import or register (raised in strict mode only)."""
+
+
+class ArtifactError(GankitError):
+    """An artifact directory or weights file is missing, unsafe or inconsistent."""
+
+
+class DataNotFoundError(GankitError, FileNotFoundError):
+    """A dataset's files are missing; the message says where it looked and how to get them."""

@@ -1,0 +1,296 @@
+"""The plugin manager: finds plugins, collects their components, resolves names.
+
+Built-in plugins (in ``plugins/``) and third-party ones are found the same way,
+through the ``gankit`` entry-point group. Each entry point is imported inside
+its own ``try``: a plugin that fails to import or to register is recorded as
+failed and skipped (pluggy's ``load_setuptools_entrypoints`` would let one
+broken plugin take the whole CLI down). Strict mode turns that into an error.
+
+Names: ``dcgan`` finds the component if exactly one plugin provides it;
+``dcgan@gankit-dcgan`` picks the one from plugin ``gankit-dcgan``.
+
+Environment variables:
+
+- ``GANKIT_DISABLE_PLUGINS``: comma-separated plugin names not to load.
+- ``GANKIT_STRICT_PLUGINS=1``: a plugin that fails to load raises
+  :class:`~gankit.errors.PluginLoadError` (for plugin authors' CI).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import os
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from gankit import hookspecs
+from gankit.components import KINDS, Component
+from gankit.errors import (
+    AmbiguousComponentError,
+    PluginLoadError,
+    UnknownComponentError,
+)
+
+ENTRY_POINT_GROUP = "gankit"
+DISABLE_ENV = "GANKIT_DISABLE_PLUGINS"
+STRICT_ENV = "GANKIT_STRICT_PLUGINS"
+QUALIFIER = "@"
+
+#: registration hook name for each component kind
+_REGISTER_HOOKS = {
+    "architecture": "gankit_register_architectures",
+    "loss": "gankit_register_losses",
+    "regularizer": "gankit_register_regularizers",
+    "dataset": "gankit_register_datasets",
+    "metric": "gankit_register_metrics",
+}
+
+
+@dataclass
+class PluginInfo:
+    """What ``gankit plugins`` reports for one plugin."""
+
+    name: str
+    module: str
+    version: str = ""
+    source: str = ""
+    status: str = "loaded"  # loaded | failed | disabled
+    error: str | None = None
+    components: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable view (used by ``gankit plugins --json``)."""
+        return {
+            "name": self.name,
+            "module": self.module,
+            "version": self.version,
+            "source": self.source,
+            "status": self.status,
+            "error": self.error,
+            "components": [{"kind": k, "name": n} for k, n in self.components],
+        }
+
+
+def _env_list(name: str) -> list[str]:
+    return [p.strip() for p in os.environ.get(name, "").split(",") if p.strip()]
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class PluginManager:
+    """Loads gankit plugins and resolves component names.
+
+    Args:
+        disabled: plugin names not to load (added to ``GANKIT_DISABLE_PLUGINS``).
+        strict: raise on a plugin that fails to load (default: ``GANKIT_STRICT_PLUGINS``).
+        load_entrypoints: find plugins through the ``gankit`` entry-point group.
+    """
+
+    def __init__(
+        self,
+        *,
+        disabled: Iterable[str] = (),
+        strict: bool | None = None,
+        load_entrypoints: bool = True,
+    ) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.disabled = set(disabled) | set(_env_list(DISABLE_ENV))
+        self.strict = _env_flag(STRICT_ENV) if strict is None else strict
+        self._infos: dict[str, PluginInfo] = {}
+        self._components: dict[str, dict[str, list[Component]]] = {k: {} for k in KINDS}
+        if load_entrypoints:
+            self.load_entrypoints()
+
+    # -- loading --------------------------------------------------------------
+
+    @property
+    def hook(self) -> Any:
+        """The pluggy hook relay, used by the trainer to fire events."""
+        return self.pm.hook
+
+    def load_entrypoints(self) -> None:
+        """Import and register every plugin in the ``gankit`` entry-point group.
+
+        Built-in plugins (distribution ``gankit``) are registered first, then the
+        others sorted by name, so the order is the same on every machine.
+        """
+        eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        unique = {ep.name: ep for ep in eps}
+
+        def order(ep: importlib.metadata.EntryPoint) -> tuple[int, str]:
+            dist = getattr(ep, "dist", None)
+            return (0 if dist is not None and dist.name == "gankit" else 1, ep.name)
+
+        for ep in sorted(unique.values(), key=order):
+            dist = getattr(ep, "dist", None)
+            version = dist.version if dist is not None else ""
+            source = dist.name if dist is not None else ""
+            if ep.name in self.disabled:
+                self._infos[ep.name] = PluginInfo(
+                    ep.name, ep.value, version, source, status="disabled"
+                )
+                continue
+            try:
+                obj = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any import error is reported
+                self._fail(ep.name, ep.value, version, source, exc, "import")
+                continue
+            self.register_plugin(obj, name=ep.name, version=version, source=source)
+
+    def register_plugin(
+        self, plugin: ModuleType | object, *, name: str, version: str = "", source: str = ""
+    ) -> PluginInfo:
+        """Register a plugin object (a module or any object with hookimpls).
+
+        Use this to add a plugin without packaging it, e.g. in a benchmark or a
+        test. Its components are collected at once; if any registration hook
+        raises, the plugin is recorded as failed and none of its components are
+        kept (or :class:`PluginLoadError` is raised in strict mode).
+        """
+        module = getattr(plugin, "__name__", type(plugin).__name__)
+        if name in self.disabled:
+            info = PluginInfo(name, module, version, source, status="disabled")
+            self._infos[name] = info
+            return info
+        if name in self._infos and self._infos[name].status == "loaded":
+            raise PluginLoadError(f"a plugin named {name!r} is already registered")
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:  # noqa: BLE001 - pluggy validation errors etc.
+            return self._fail(name, module, version, source, exc, "register")
+        collected: list[Component] = []
+        try:
+            for kind, hook_name in _REGISTER_HOOKS.items():
+                for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                    if impl.plugin_name != name:
+                        continue
+                    impl.function(register=self._collector(kind, name, collected))
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break others
+            self.pm.unregister(name=name)
+            return self._fail(name, module, version, source, exc, "register")
+        for comp in collected:
+            self._components[comp.kind].setdefault(comp.name, []).append(comp)
+        info = PluginInfo(
+            name, module, version, source, components=[(c.kind, c.name) for c in collected]
+        )
+        self._infos[name] = info
+        return info
+
+    def _collector(self, kind: str, plugin: str, into: list[Component]) -> Any:
+        def register(component: Component) -> None:
+            if not isinstance(component, Component) or component.kind != kind:
+                raise TypeError(
+                    f"plugin {plugin!r} passed {component!r} to the {kind} register "
+                    f"callable; expected a gankit.components.{kind.title()} record"
+                )
+            if QUALIFIER in component.name or not component.name:
+                raise ValueError(
+                    f"plugin {plugin!r}: invalid {kind} name {component.name!r} "
+                    f"(must be non-empty and must not contain {QUALIFIER!r})"
+                )
+            component.plugin = plugin
+            into.append(component)
+
+        return register
+
+    def _fail(
+        self, name: str, module: str, version: str, source: str, exc: BaseException, stage: str
+    ) -> PluginInfo:
+        message = f"{type(exc).__name__}: {exc}"
+        if self.strict:
+            raise PluginLoadError(
+                f"plugin {name!r} ({module}) failed to {stage}: {message}\n"
+                + "".join(traceback.format_exception(exc))
+            ) from exc
+        info = PluginInfo(name, module, version, source, status="failed", error=message)
+        self._infos[name] = info
+        return info
+
+    # -- queries ----------------------------------------------------------------
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every plugin seen: loaded, failed or disabled."""
+        return list(self._infos.values())
+
+    def components(self, kind: str | None = None) -> list[Component]:
+        """Every registered component, optionally of one kind, sorted by kind and name."""
+        kinds = [kind] if kind else list(KINDS)
+        for k in kinds:
+            _check_kind(k)
+        return [
+            comp
+            for k in kinds
+            for name in sorted(self._components[k])
+            for comp in self._components[k][name]
+        ]
+
+    def get(self, kind: str, name: str) -> Component:
+        """Return the component ``name`` of ``kind``.
+
+        ``name`` may be qualified as ``NAME@PLUGIN``. Raises
+        :class:`UnknownComponentError` with the closest matches, or
+        :class:`AmbiguousComponentError` when several plugins provide it.
+        """
+        _check_kind(kind)
+        base, _, plugin = name.partition(QUALIFIER)
+        candidates = self._components[kind].get(base, [])
+        if plugin:
+            candidates = [c for c in candidates if c.plugin == plugin]
+        if not candidates:
+            raise UnknownComponentError(self._unknown_message(kind, base, plugin))
+        if len(candidates) > 1:
+            qualified = ", ".join(f"{base}{QUALIFIER}{c.plugin}" for c in candidates)
+            raise AmbiguousComponentError(
+                f"{kind} {base!r} is provided by several plugins "
+                f"({', '.join(c.plugin for c in candidates)}); "
+                f"name one of them: {qualified}"
+            )
+        return candidates[0]
+
+    def _unknown_message(self, kind: str, name: str, plugin: str) -> str:
+        known = sorted(self._components[kind])
+        if plugin:
+            return (
+                f"plugin {plugin!r} provides no {kind} named {name!r}; "
+                f"check `gankit plugins` for what it provides"
+            )
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        listing = ", ".join(known) if known else "none installed"
+        failed = [i.name for i in self._infos.values() if i.status == "failed"]
+        broken = f" Plugins that failed to load: {', '.join(failed)}." if failed else ""
+        return (
+            f"unknown {kind} {name!r}{hint} Known {kind}s: {listing}. "
+            f"Install the plugin that provides it, or see `gankit list {kind}`.{broken}"
+        )
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown component kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+_manager: PluginManager | None = None
+
+
+def get_manager() -> PluginManager:
+    """Return the process-wide plugin manager, loading plugins on first use."""
+    global _manager
+    if _manager is None:
+        _manager = PluginManager()
+    return _manager
+
+
+def set_manager(manager: PluginManager | None) -> None:
+    """Replace the process-wide manager (``None`` reloads on next use)."""
+    global _manager
+    _manager = manager

@@ -1,0 +1,1 @@
+"""Built-in gankit plugin: datasets (filled in below)."""

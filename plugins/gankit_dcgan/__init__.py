@@ -1,0 +1,1 @@
+"""Built-in gankit plugin: dcgan (filled in below)."""

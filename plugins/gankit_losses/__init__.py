@@ -1,0 +1,1 @@
+"""Built-in gankit plugin: losses (filled in below)."""

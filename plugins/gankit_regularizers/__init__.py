@@ -1,0 +1,1 @@
+"""Built-in gankit plugin: regularizers (filled in below)."""
