@@ -1,0 +1,311 @@
+"""The generator artifact: a directory anyone can load without the training code.
+
+Layout (the one huggingface_hub's mixins and diffusers use)::
+
+    ARTIFACT/
+      config.json         architecture, plugin + version, every constructor
+                          argument, latent size, classes, data shape, value range
+      model.safetensors   the generator's weights (EMA weights by default)
+      README.md           model card with Hugging Face YAML front matter
+      samples.png         the last sample grid
+
+Nothing here ever unpickles: weights are read with safetensors only, and a
+``.pt``/``.pth``/``.pkl``/``.bin``/``.ckpt`` file offered as weights is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from gankit import config as config_mod
+from gankit.errors import ArtifactError, UnknownComponentError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+SAMPLES_NAME = "samples.png"
+FORMAT = "gankit-generator"
+FORMAT_VERSION = 1
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
+
+
+def refuse_pickle(path: Path) -> ArtifactError:
+    """The error for a pickle-based weights file (which is never opened)."""
+    return ArtifactError(
+        f"refusing to load {str(path)!r}: {path.suffix} files are Python pickles, and "
+        "unpickling a file can run arbitrary code. gankit reads weights only from "
+        f"safetensors. Load it yourself only if you trust its source, then save the state "
+        f"dict with safetensors.torch.save_file(..., '{WEIGHTS_NAME}') next to a {CONFIG_NAME}."
+    )
+
+
+@dataclass
+class ArtifactInfo:
+    """The parsed ``config.json`` of an artifact."""
+
+    architecture: str
+    plugin: str
+    plugin_version: str
+    arch_config: dict[str, Any]
+    latent_dim: int
+    num_classes: int
+    data_shape: tuple[int, ...]
+    value_range: tuple[float, float]
+    raw: dict[str, Any]
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """Class names recorded at training time, if any."""
+        return self.raw.get("class_names")
+
+
+class LoadedGenerator(nn.Module):
+    """A generator rebuilt from an artifact, ready to sample.
+
+    Call it like the plugin's generator, ``G(z, labels=None)``, or use
+    :meth:`sample`. ``latent_dim``, ``num_classes``, ``data_shape`` and
+    ``config`` (the artifact's ``config.json`` as a dict) describe it.
+    """
+
+    def __init__(self, generator: nn.Module, info: ArtifactInfo, source: str = "") -> None:
+        super().__init__()
+        self.generator = generator
+        self.info = info
+        self.source = source
+        self.latent_dim = info.latent_dim
+        self.num_classes = info.num_classes
+        self.data_shape = info.data_shape
+        self.value_range = info.value_range
+        self.config = info.raw
+        self.eval()
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the generator on latents ``z`` (and labels for conditional models)."""
+        return self.generator(z, labels=labels)
+
+    def check_labels(self, labels: Any, n: int | None = None) -> torch.Tensor | None:
+        """Validate labels for this model; returns an int64 tensor or None.
+
+        An unconditional model given labels, a label outside ``[0, num_classes)``,
+        or a label count other than ``n`` is an error naming the bad value.
+        """
+        if labels is None:
+            return None
+        t = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        if self.num_classes <= 0:
+            raise ArtifactError(
+                "this generator is unconditional (num_classes = 0): do not pass labels"
+            )
+        bad = t[(t < 0) | (t >= self.num_classes)]
+        if bad.numel():
+            raise ArtifactError(
+                f"label {int(bad[0])} is outside this generator's classes "
+                f"0..{self.num_classes - 1}"
+            )
+        if n is not None and t.numel() != n:
+            raise ArtifactError(f"got {t.numel()} labels for {n} samples; pass one label per sample")
+        return t
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, labels: Any = None,
+               device: str | torch.device | None = None) -> torch.Tensor:
+        """Draw ``n`` samples (images in ``[-1, 1]``, ``[n, C, H, W]``; points ``[n, 2]``).
+
+        ``seed`` makes the latents reproducible. A conditional model given no
+        labels cycles through its classes (0, 1, ..., K-1, 0, ...).
+        """
+        if n <= 0:
+            raise ArtifactError(f"n must be a positive number of samples, got {n}")
+        device = torch.device(device) if device is not None else _module_device(self)
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(n, self.latent_dim, generator=gen).to(device)
+        lab = self.check_labels(labels, n)
+        if lab is None and self.num_classes > 0:
+            lab = torch.arange(n) % self.num_classes
+        return self(z, lab.to(device) if lab is not None else None)
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    for p in module.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def read_info(directory: Path) -> ArtifactInfo:
+    """Read and check an artifact's ``config.json``."""
+    path = directory / CONFIG_NAME
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"{str(directory)!r} is not a gankit artifact: it has no {CONFIG_NAME}"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    if raw.get("format") != FORMAT:
+        raise ArtifactError(f"{str(path)!r} is not a gankit generator config (format != {FORMAT})")
+    try:
+        return ArtifactInfo(
+            architecture=raw["architecture"],
+            plugin=raw.get("plugin", ""),
+            plugin_version=raw.get("plugin_version", ""),
+            arch_config=dict(raw["arch_config"]),
+            latent_dim=int(raw["latent_dim"]),
+            num_classes=int(raw.get("num_classes", 0)),
+            data_shape=tuple(int(s) for s in raw["data_shape"]),
+            value_range=(float(raw["value_range"][0]), float(raw["value_range"][1])),
+            raw=raw,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{str(path)!r} is missing or has a bad field: {exc}") from None
+
+
+def _weights_path(directory: Path) -> Path:
+    weights = directory / WEIGHTS_NAME
+    if weights.is_file():
+        return weights
+    pickles = sorted(p for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise refuse_pickle(pickles[0])
+    raise ArtifactError(f"artifact {str(directory)!r} has no {WEIGHTS_NAME}")
+
+
+def build_generator(info: ArtifactInfo) -> nn.Module:
+    """Rebuild the (untrained) generator module an artifact describes, via the registry."""
+    from gankit.registry import get_architecture, make_config
+
+    try:
+        arch = get_architecture(info.architecture)
+    except UnknownComponentError:
+        plugin = f" (plugin {info.plugin!r} {info.plugin_version})" if info.plugin else ""
+        raise ArtifactError(
+            f"this artifact needs architecture {info.architecture!r}{plugin}, which no installed "
+            f"plugin provides: install the plugin that provides {info.architecture!r}"
+        ) from None
+    assert arch.generator is not None
+    return arch.generator(make_config(arch, info.arch_config))
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file (never a pickle), with a clear error if it is not one."""
+    if path.suffix in PICKLE_SUFFIXES:
+        raise refuse_pickle(path)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"{str(path)!r} is not a valid safetensors file: {exc}") from None
+
+
+def load_generator(source: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
+    """Load a generator from an artifact directory (see module docs).
+
+    ``zoo:NAME`` and ``hf://OWNER/NAME[@REV]`` sources are resolved by the zoo
+    module when it is available. The module is returned in eval mode.
+    """
+    text = str(source)
+    if text.startswith(("zoo:", "hf://")):
+        try:
+            from gankit import hub  # noqa: F401 - the zoo/Hub client is optional for now
+        except ImportError:
+            raise ArtifactError(
+                f"cannot load {text!r}: this version of gankit has no zoo/Hub client yet"
+            ) from None
+        directory = hub.resolve(text)  # type: ignore[attr-defined]
+    else:
+        directory = Path(text)
+    if directory.is_file():
+        if directory.suffix in PICKLE_SUFFIXES:
+            raise refuse_pickle(directory)
+        directory = directory.parent
+    if not directory.exists():
+        raise ArtifactError(f"artifact {text!r} does not exist")
+    info = read_info(directory)
+    state = load_weights(_weights_path(directory))
+    generator = build_generator(info)
+    try:
+        generator.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ArtifactError(
+            f"the weights in {str(directory)!r} do not match architecture "
+            f"{info.architecture!r}: {exc}"
+        ) from None
+    return LoadedGenerator(generator, info, source=text).to(device)
+
+
+def save_artifact(
+    out_dir: str | Path,
+    *,
+    architecture: Any,
+    arch_config: Any,
+    state_dict: Mapping[str, torch.Tensor],
+    value_range: tuple[float, float] = (-1.0, 1.0),
+    extra: Mapping[str, Any] | None = None,
+    card: str | None = None,
+    samples_png: str | Path | None = None,
+) -> Path:
+    """Write an artifact directory atomically (a temp dir renamed into place).
+
+    ``architecture`` is the registered :class:`~gankit.components.Architecture`;
+    ``extra`` adds fields to config.json (dataset, class names, training info,
+    metrics). ``card`` is the model card text; ``samples_png`` is copied in.
+    """
+    from gankit import __version__
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cfg = config_mod.to_json(arch_config)
+    raw: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": architecture.name,
+        "plugin": architecture.plugin,
+        "plugin_version": _plugin_version(architecture.plugin),
+        "arch_config": cfg,
+        "latent_dim": int(cfg["latent_dim"]),
+        "num_classes": int(cfg.get("num_classes", 0)),
+        "data_shape": list(cfg["data_shape"]),
+        "value_range": list(value_range),
+        "gankit_version": __version__,
+    }
+    raw.update(extra or {})
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
+        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        (tmp / CONFIG_NAME).write_text(json.dumps(raw, indent=2) + "\n")
+        if card is not None:
+            (tmp / CARD_NAME).write_text(card)
+        if samples_png is not None and Path(samples_png).is_file():
+            shutil.copyfile(samples_png, tmp / SAMPLES_NAME)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _plugin_version(plugin: str) -> str:
+    from gankit.plugins import get_manager
+
+    for info in get_manager().plugins():
+        if info.name == plugin:
+            return info.version
+    return ""

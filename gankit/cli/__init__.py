@@ -1,0 +1,26 @@
+"""The ``gankit`` command line.
+
+Each module here adds its commands to :data:`gankit.cli.app.app`; ``main`` runs
+it and prints a :class:`~gankit.errors.GankitError` as one clear line (exit 2)
+instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from gankit.cli import plugins_cmd, train_cmd  # noqa: F401 - registers commands
+from gankit.cli.app import app
+from gankit.errors import GankitError
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``gankit`` console script."""
+    try:
+        app(args=argv, prog_name="gankit", standalone_mode=True)
+    except GankitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+__all__ = ["app", "main"]

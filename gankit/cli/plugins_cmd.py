@@ -1,0 +1,135 @@
+"""``gankit plugins``, ``gankit list`` and ``gankit info``: what is installed."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gankit import config as config_mod
+from gankit.cli.app import app
+from gankit.components import KINDS, Architecture, Component
+from gankit.errors import GankitError
+from gankit.plugins import QUALIFIER, get_manager
+
+console = Console()
+
+
+@app.command("plugins")
+def plugins_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List plugins: name, version, source distribution, status and components."""
+    infos = get_manager().plugins()
+    if as_json:
+        typer.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        return
+    table = Table(title="gankit plugins")
+    for col in ("plugin", "version", "source", "status", "components"):
+        table.add_column(col)
+    for info in infos:
+        comps = ", ".join(f"{n} ({k})" for k, n in info.components)
+        status = info.status if info.status != "failed" else f"[red]failed[/]: {info.error}"
+        table.add_row(info.name, info.version, info.source, status, comps)
+    console.print(table)
+
+
+@app.command("list")
+def list_command(
+    kind: Annotated[
+        str | None,
+        typer.Argument(help=f"One of: {', '.join(KINDS)} (plural accepted). Default: all."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List registered components, optionally of one kind."""
+    if kind is not None:
+        kind = _normalise_kind(kind)
+    comps = get_manager().components(kind)
+    if as_json:
+        typer.echo(json.dumps(
+            [{"kind": c.kind, "name": c.name, "plugin": c.plugin, "description": c.description}
+             for c in comps], indent=2))
+        return
+    table = Table()
+    for col in ("kind", "name", "plugin", "description"):
+        table.add_column(col)
+    for c in comps:
+        table.add_row(c.kind, c.name, c.plugin, c.description)
+    console.print(table)
+    failed = [p for p in get_manager().plugins() if p.status == "failed"]
+    for p in failed:
+        console.print(f"[yellow]warning[/]: plugin {p.name!r} failed to load: {p.error}")
+
+
+def _normalise_kind(kind: str) -> str:
+    k = kind.lower().rstrip("s") if kind.lower() not in KINDS else kind.lower()
+    if k in ("arch", "generator", "discriminator"):
+        k = "architecture"
+    if k not in KINDS:
+        raise GankitError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return k
+
+
+def find_any(name: str) -> list[Component]:
+    """Find components of any kind with this (possibly qualified) name."""
+    manager = get_manager()
+    base, _, plugin = name.partition(QUALIFIER)
+    return [
+        c for c in manager.components()
+        if c.name == base and (not plugin or c.plugin == plugin)
+    ]
+
+
+def _component_dict(c: Component) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "kind": c.kind, "name": c.name, "plugin": c.plugin, "description": c.description,
+        "config": [
+            {"name": f.name, "type": f.type, "default": f.default, "help": f.help}
+            for f in config_mod.describe(c.config)
+        ],
+    }
+    if isinstance(c, Architecture):
+        out["needs_labels"] = c.needs_labels
+        out["recipe"] = config_mod.to_json(c.recipe)
+    for attr in ("acts_on", "default_steps"):
+        if hasattr(c, attr):
+            out[attr] = getattr(c, attr)
+    return out
+
+
+@app.command("info")
+def info_command(
+    name: Annotated[str, typer.Argument(help="Component name, e.g. dcgan or dcgan@gankit-dcgan")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Describe a component: plugin, description and every config field with its default."""
+    found = find_any(name)
+    if not found:
+        import difflib
+
+        names = sorted({c.name for c in get_manager().components()})
+        close = difflib.get_close_matches(name.partition(QUALIFIER)[0], names, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise GankitError(f"no component named {name!r}{hint} (see `gankit list`)")
+    data = [_component_dict(c) for c in found]
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    for d in data:
+        console.print(f"[bold]{d['name']}[/] ({d['kind']}, plugin {d['plugin']})")
+        console.print(f"  {d['description']}")
+        for extra in ("needs_labels", "acts_on", "default_steps"):
+            if extra in d:
+                console.print(f"  {extra}: {d[extra]}")
+        table = Table(title="config")
+        for col in ("field", "type", "default", "help"):
+            table.add_column(col)
+        for f in d["config"]:
+            table.add_row(f["name"], f["type"], repr(f["default"]), f["help"])
+        console.print(table)
+        if "recipe" in d:
+            console.print(f"  training recipe: {d['recipe']}")

@@ -1,0 +1,88 @@
+"""Model cards: README.md with Hugging Face YAML front matter for an artifact."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gankit import config as config_mod
+
+
+def _yaml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def model_card(arch: str, dataset: str, arch_config: Any, steps: int, train_config: Any,
+               metrics: dict[str, Any], num_classes: int = 0,
+               license: str = "apache-2.0") -> str:
+    """Render the model card of a generator artifact.
+
+    The front matter carries ``library_name: gankit``, tags, the dataset, the
+    pipeline tag and the metrics (each metric a dict with at least ``value``,
+    and ideally ``extractor``, ``n`` and ``command``).
+    """
+    from gankit import __version__
+
+    tags = ["gan", "gankit", arch]
+    if num_classes:
+        tags.append("conditional")
+    lines = [
+        "---",
+        "library_name: gankit",
+        f"tags: {_yaml_list(tags)}",
+        "pipeline_tag: unconditional-image-generation",
+        f"datasets: {_yaml_list([dataset])}",
+        f"license: {license}",
+        f"training_steps: {steps}",
+    ]
+    if metrics:
+        lines.append("metrics:")
+        for name, m in metrics.items():
+            value = m.get("value") if isinstance(m, dict) else m
+            lines.append(f"  {name}: {json.dumps(value)}")
+    lines.append("---")
+    body = [
+        f"# {arch} trained on {dataset}",
+        "",
+        f"A `{arch}` generator trained with gankit {__version__} for {steps} steps on "
+        f"`{dataset}`.",
+        "",
+        "![samples](samples.png)",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import gankit",
+        'g = gankit.load_generator("PATH_OR_ZOO_NAME")',
+        "images = g.sample(16, seed=0)  # in [-1, 1]",
+        "```",
+        "",
+        "## Metrics",
+        "",
+    ]
+    if metrics:
+        body += ["| metric | value | how measured |", "| --- | --- | --- |"]
+        for name, m in metrics.items():
+            if isinstance(m, dict):
+                how = ", ".join(f"{k}: {v}" for k, v in m.items() if k != "value")
+                body.append(f"| {name} | {m.get('value')} | {how} |")
+            else:
+                body.append(f"| {name} | {m} | |")
+    else:
+        body.append("No metrics were computed for this run.")
+    body += [
+        "",
+        "## Architecture config",
+        "",
+        "```json",
+        json.dumps(config_mod.to_json(arch_config), indent=2),
+        "```",
+        "",
+        "## Training config",
+        "",
+        "```json",
+        json.dumps(config_mod.to_json(train_config), indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(lines + [""] + body)

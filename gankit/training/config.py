@@ -1,0 +1,240 @@
+"""What a training run is made of, resolved from defaults, a TOML file and overrides.
+
+Precedence, lowest first: :class:`TrainConfig` defaults, the architecture's
+recipe, the dataset's default step count, the ``[train]``/``[arch]``/...
+sections of ``--config FILE.toml``, then ``KEY=VALUE`` overrides.
+
+A config file::
+
+    [train]
+    steps = 3000
+    lr_g = 1e-4
+    [arch]
+    latent_dim = 64
+    [data]
+    size = 32
+    [loss]          # options of the chosen loss
+    [regularizers.r1]
+    gamma = 5.0
+
+Overrides use the same sections with dots (``arch.latent_dim=64``,
+``regularizers.r1.gamma=5``); a key without a section is looked up in
+``train``, ``arch`` and ``data`` and must belong to exactly one of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from gankit import config as config_mod
+from gankit.components import Architecture
+from gankit.errors import ConfigError
+from gankit.registry import get_architecture, get_component, make_config
+
+SECTIONS = ("train", "arch", "data", "loss", "regularizers")
+
+
+@dataclass
+class TrainConfig:
+    """Options of the generic trainer (``gankit info`` of an architecture shows its recipe).
+
+    steps: generator steps (each after ``n_critic`` D steps); 0 = the dataset's default.
+    batch_size: samples per D and G step.
+    loss: loss component name; regularizers: regularizer component names.
+    n_critic: D steps per G step. lr_*/betas_*: Adam settings of G and D.
+    ema: average G's weights for sampling and export; ema_kimg: half-life in
+    thousands of images; ema_rampup: half-life at most this times images seen.
+    ema_bn_batches: batches used to recompute the averaged G's batch-norm statistics.
+    amp: "none", "bf16" or "fp16" (fp16 uses a gradient scaler).
+    seed: seeds weights, data order and latents. device: "auto", "cpu", "cuda", ...
+    sample_every / checkpoint_every / log_every: intervals in steps.
+    keep_checkpoints: how many checkpoints to keep. grid_size: images in a sample grid.
+    progress: show a progress bar.
+    """
+
+    steps: int = 0
+    batch_size: int = 64
+    loss: str = "non-saturating"
+    regularizers: tuple[str, ...] = ()
+    n_critic: int = 1
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas_g: tuple[float, float] = (0.5, 0.999)
+    betas_d: tuple[float, float] = (0.5, 0.999)
+    ema: bool = True
+    ema_kimg: float = 10.0
+    ema_rampup: float = 0.05
+    ema_bn_batches: int = 8
+    amp: str = "none"
+    seed: int = 0
+    device: str = "auto"
+    sample_every: int = 250
+    checkpoint_every: int = 250
+    log_every: int = 10
+    keep_checkpoints: int = 3
+    grid_size: int = 64
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise ValueError(f"amp must be 'none', 'bf16' or 'fp16', got {self.amp!r}")
+        for name in ("batch_size", "n_critic", "sample_every", "checkpoint_every", "log_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps}")
+
+
+@dataclass
+class RunSpec:
+    """Everything needed to (re)build a run; stored as ``run.json`` in the run directory."""
+
+    arch: str
+    data: str
+    train: TrainConfig
+    arch_config: dict[str, Any] = field(default_factory=dict)
+    data_config: dict[str, Any] = field(default_factory=dict)
+    loss_config: dict[str, Any] = field(default_factory=dict)
+    regularizer_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (see :func:`spec_from_json`)."""
+        return {
+            "arch": self.arch,
+            "data": self.data,
+            "train": config_mod.to_json(self.train),
+            "arch_config": self.arch_config,
+            "data_config": self.data_config,
+            "loss_config": self.loss_config,
+            "regularizer_configs": self.regularizer_configs,
+        }
+
+
+def spec_from_json(raw: dict[str, Any]) -> RunSpec:
+    """Rebuild a :class:`RunSpec` from ``run.json``."""
+    return RunSpec(
+        arch=raw["arch"],
+        data=raw["data"],
+        train=config_mod.build(TrainConfig, raw["train"], where="run.json [train]"),
+        arch_config=raw.get("arch_config", {}),
+        data_config=raw.get("data_config", {}),
+        loss_config=raw.get("loss_config", {}),
+        regularizer_configs=raw.get("regularizer_configs", {}),
+    )
+
+
+def _split_overrides(overrides: dict[str, Any], arch: Architecture,
+                     data_cfg_cls: type) -> dict[str, Any]:
+    """Sort flat/dotted overrides into sections."""
+    out: dict[str, Any] = {s: {} for s in SECTIONS}
+    owners = {
+        "train": set(config_mod.field_names(TrainConfig)),
+        "arch": set(config_mod.field_names(arch.config)),
+        "data": set(config_mod.field_names(data_cfg_cls)),
+    }
+    for key, value in overrides.items():
+        head, dot, rest = key.partition(".")
+        if dot and head in SECTIONS:
+            if head == "regularizers":
+                reg, dot2, sub = rest.partition(".")
+                if not dot2:
+                    raise ConfigError(
+                        f"override {key!r}: use regularizers.NAME.KEY=VALUE "
+                        f"(e.g. regularizers.r1.gamma=5)"
+                    )
+                out["regularizers"].setdefault(reg, {})[sub] = value
+            else:
+                out[head][rest] = value
+            continue
+        matches = [s for s, names in owners.items() if key in names]
+        if len(matches) == 1:
+            out[matches[0]][key] = value
+        elif len(matches) > 1:
+            raise ConfigError(
+                f"override {key!r} is ambiguous: it is a field of {' and '.join(matches)}; "
+                f"write {' or '.join(f'{m}.{key}' for m in matches)}"
+            )
+        else:
+            valid = sorted(owners["train"] | owners["arch"] | owners["data"])
+            import difflib
+
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"unknown key {key!r}{hint}; valid keys: {', '.join(valid)}, or a dotted "
+                f"key in a section ({', '.join(SECTIONS)})"
+            )
+    return out
+
+
+def resolve(arch_name: str, data_name: str, file_values: dict[str, Any] | None = None,
+            overrides: dict[str, Any] | None = None, steps: int | None = None,
+            seed: int | None = None) -> RunSpec:
+    """Combine defaults, recipe, file and overrides into a validated :class:`RunSpec`."""
+    arch = get_architecture(arch_name)
+    data = get_component("dataset", data_name)
+    file_values = dict(file_values or {})
+    unknown = set(file_values) - set(SECTIONS)
+    if unknown:
+        raise ConfigError(
+            f"unknown section(s) {sorted(unknown)} in the config file; "
+            f"valid sections: {', '.join(SECTIONS)}"
+        )
+    split = _split_overrides(dict(overrides or {}), arch, data.config)
+
+    train_values: dict[str, Any] = config_mod.to_dict(arch.recipe)
+    train_values["steps"] = getattr(data, "default_steps", 2000)
+    train_values.update(file_values.get("train", {}))
+    train_values.update(split["train"])
+    if steps is not None:
+        train_values["steps"] = steps
+    if seed is not None:
+        train_values["seed"] = seed
+    train = config_mod.build(TrainConfig, train_values, where="[train]")
+
+    arch_values = {**file_values.get("arch", {}), **split["arch"]}
+    config_mod.check_keys(arch.config, arch_values, f"[arch] of {arch.name!r}")
+    data_values = {**file_values.get("data", {}), **split["data"]}
+    make_config(data, data_values)  # validate now; built again when the data is loaded
+
+    loss = get_component("loss", train.loss)
+    loss_values = {**file_values.get("loss", {}), **split["loss"]}
+    make_config(loss, loss_values)
+
+    reg_values: dict[str, dict[str, Any]] = {}
+    file_regs = file_values.get("regularizers", {})
+    for name in set(file_regs) | set(split["regularizers"]):
+        if name not in train.regularizers:
+            raise ConfigError(
+                f"options given for regularizer {name!r}, which is not in "
+                f"regularizers={list(train.regularizers)}; add it there"
+            )
+    for name in train.regularizers:
+        comp = get_component("regularizer", name)
+        values = {**file_regs.get(name, {}), **split["regularizers"].get(name, {})}
+        make_config(comp, values)
+        reg_values[name] = values
+
+    return RunSpec(
+        arch=arch_name,
+        data=data_name,
+        train=train,
+        arch_config=_jsonable(arch_values),
+        data_config=_jsonable(data_values),
+        loss_config=_jsonable(loss_values),
+        regularizer_configs={k: _jsonable(v) for k, v in reg_values.items()},
+    )
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def replace_train(spec: RunSpec, **changes: Any) -> RunSpec:
+    """A copy of ``spec`` with some train options changed (validated)."""
+    values = {**config_mod.to_dict(spec.train), **changes}
+    return dataclasses.replace(
+        spec, train=config_mod.build(TrainConfig, values, where="[train]")
+    )

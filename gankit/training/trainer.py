@@ -1,0 +1,450 @@
+"""The generic adversarial trainer.
+
+One loop for every architecture: ``n_critic`` D steps, then one G step, with
+the plugin-supplied G, D, loss and regularizers. Nothing here knows any
+architecture by name; procedures differ only through data (the recipe and the
+config) and through plugins reacting to the event hooks.
+
+Run directory layout::
+
+    RUN_DIR/run.json            the resolved RunSpec (used by --resume)
+    RUN_DIR/metrics.jsonl       one JSON object per logged step
+    RUN_DIR/samples/step-*.png  sample grids from a fixed latent batch
+    RUN_DIR/checkpoints/        atomic safetensors + JSON checkpoints
+    RUN_DIR/artifact/           the generator artifact (see gankit.artifacts)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from gankit import config as config_mod
+from gankit.artifacts import save_artifact
+from gankit.components import Architecture
+from gankit.data import TensorData
+from gankit.errors import ConfigError, GankitError
+from gankit.images import save_samples_image
+from gankit.modelcard import model_card
+from gankit.plugins import PluginManager, get_manager
+from gankit.regularizers import Regularizer, StepContext
+from gankit.registry import get_architecture, get_component, make_config
+from gankit.training import checkpoint as ckpt
+from gankit.training.config import RunSpec, spec_from_json
+from gankit.training.ema import EMA, refresh_batchnorm
+from gankit.training.sampler import EpochSampler
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+
+
+class TrainingDiverged(GankitError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def pick_device(name: str) -> torch.device:
+    """Resolve ``"auto"`` to CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _flat(logits: torch.Tensor) -> torch.Tensor:
+    return logits.reshape(logits.shape[0], -1).mean(dim=1) if logits.ndim > 1 else logits
+
+
+class Trainer:
+    """Trains one run; see the module docstring for the files it writes.
+
+    Args:
+        spec: the resolved run (see :func:`gankit.training.config.resolve`).
+        out_dir: the run directory.
+        manager: the plugin manager (default: the process-wide one).
+    """
+
+    def __init__(self, spec: RunSpec, out_dir: str | Path,
+                 manager: PluginManager | None = None) -> None:
+        self.spec = spec
+        self.cfg = spec.train
+        self.out_dir = Path(out_dir)
+        self.manager = manager or get_manager()
+        self.device = pick_device(self.cfg.device)
+        self.step = 0
+        self.images_seen = 0
+        self.phase = ""
+        self._seed_everything(self.cfg.seed)
+
+        self.arch: Architecture = get_architecture(spec.arch)
+        dataset_comp = get_component("dataset", spec.data)
+        self.data: TensorData = dataset_comp.factory(  # type: ignore[attr-defined]
+            make_config(dataset_comp, spec.data_config))
+        self.arch_config = self._build_arch_config()
+        self.conditional = self.arch_config.num_classes > 0
+
+        assert self.arch.generator is not None and self.arch.discriminator is not None
+        self.G: nn.Module = self.arch.generator(self.arch_config).to(self.device)
+        self.D: nn.Module = self.arch.discriminator(self.arch_config).to(self.device)
+        loss_comp = get_component("loss", self.cfg.loss)
+        self.loss = loss_comp.factory(make_config(loss_comp, spec.loss_config))  # type: ignore
+        self.regularizers: list[Regularizer] = []
+        for name in self.cfg.regularizers:
+            comp = get_component("regularizer", name)
+            reg = comp.factory(make_config(comp, spec.regularizer_configs.get(name, {})))  # type: ignore
+            reg.setup(self.G, self.D)
+            self.regularizers.append(reg)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.cfg.lr_g,
+                                      betas=tuple(self.cfg.betas_g))  # type: ignore[arg-type]
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.cfg.lr_d,
+                                      betas=tuple(self.cfg.betas_d))  # type: ignore[arg-type]
+        self.ema = EMA(self.G, self.cfg.ema_kimg, self.cfg.ema_rampup) if self.cfg.ema else None
+        use_scaler = self.cfg.amp == "fp16"
+        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+        self.sampler = EpochSampler(len(self.data), self.cfg.batch_size, self.cfg.seed)
+        self.noise = torch.Generator(device="cpu").manual_seed(self.cfg.seed + 1)
+        self.samples = self.data.samples
+        self.labels = self.data.labels
+        self._fixed_z, self._fixed_labels, self._grid_nrow = self._fixed_batch()
+
+    # -- setup -------------------------------------------------------------------
+
+    @staticmethod
+    def _seed_everything(seed: int) -> None:
+        torch.manual_seed(seed)
+        np.random.seed(seed % (2**32))
+        random.seed(seed)
+
+    def _build_arch_config(self) -> Any:
+        values = dict(self.spec.arch_config)
+        values.setdefault("data_shape", list(self.data.data_shape))
+        if self.arch.needs_labels:
+            if self.data.labels is None:
+                raise ConfigError(
+                    f"architecture {self.arch.name!r} is conditional and needs labelled data; "
+                    f"dataset {self.spec.data!r} has no labels"
+                )
+            values.setdefault("num_classes", self.data.num_classes)
+        else:
+            values.setdefault("num_classes", 0)
+        cfg = make_config(self.arch, values)
+        if tuple(cfg.data_shape) != self.data.data_shape:
+            raise ConfigError(
+                f"arch data_shape {tuple(cfg.data_shape)} does not match the data's "
+                f"{self.data.data_shape}; leave data_shape unset to take it from the data"
+            )
+        if self.arch.adapt is not None:
+            cfg = self.arch.adapt(cfg, self.data.data_shape, self.data.num_classes)
+        return cfg
+
+    def _fixed_batch(self) -> tuple[torch.Tensor, torch.Tensor | None, int | None]:
+        gen = torch.Generator().manual_seed(self.cfg.seed + 2)
+        n = self.cfg.grid_size
+        labels = None
+        nrow = None
+        if self.conditional:
+            k = self.arch_config.num_classes
+            per_class = max(1, n // k)
+            labels = torch.arange(k).repeat_interleave(per_class)
+            n, nrow = len(labels), per_class
+        z = torch.randn(n, self.arch_config.latent_dim, generator=gen)
+        return z, labels, nrow
+
+    # -- one step ------------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.cfg.amp == "none":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        for reg in self.regularizers:
+            x = reg.augment(x, self.step)
+        return x
+
+    def _D(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return _flat(self.D(x, labels=labels))
+
+    def _latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = torch.randn(n, self.arch_config.latent_dim, generator=self.noise)
+        labels = None
+        if self.conditional:
+            labels = torch.randint(0, self.arch_config.num_classes, (n,), generator=self.noise)
+            labels = labels.to(self.device)
+        return z.to(self.device), labels
+
+    def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx, new_epoch = self.sampler.next()
+        if new_epoch:
+            self.manager.hook.gankit_on_epoch_end(trainer=self, epoch=self.sampler.epoch - 1)
+        real = self.samples[idx].to(self.device, non_blocking=True)
+        labels = None
+        if self.conditional and self.labels is not None:
+            labels = self.labels[idx].to(self.device, non_blocking=True)
+        return real, labels
+
+    def d_step(self) -> dict[str, torch.Tensor]:
+        """One discriminator update; returns detached values to log."""
+        real, real_labels = self._real_batch()
+        z, fake_labels = self._latents(real.shape[0])
+        with torch.no_grad(), self._autocast():
+            fake = self.G(z, labels=fake_labels)
+        fake = fake.float()
+        with self._autocast():
+            real_logits = self._D(self._augment(real), real_labels)
+            fake_logits = self._D(self._augment(fake), fake_labels)
+            loss = self.loss.d_loss(real_logits, fake_logits)
+            ctx = StepContext(self.step, self.G, self._D, real, fake, real_labels, fake_labels,
+                              real_logits, fake_logits, self._augment)
+            for reg in self.regularizers:
+                extra = reg.d_loss(ctx)
+                if extra is not None:
+                    loss = loss + extra
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler_d.scale(loss).backward()
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
+        self.images_seen += real.shape[0]
+        return {"loss_d": loss.detach(), "d_real": real_logits.detach().float().mean(),
+                "d_fake": fake_logits.detach().float().mean()}
+
+    def g_step(self) -> dict[str, torch.Tensor]:
+        """One generator update; returns detached values to log."""
+        z, fake_labels = self._latents(self.cfg.batch_size)
+        self.D.requires_grad_(False)
+        try:
+            with self._autocast():
+                fake = self.G(z, labels=fake_labels)
+                fake_logits = self._D(self._augment(fake), fake_labels)
+                loss = self.loss.g_loss(fake_logits)
+                ctx = StepContext(self.step, self.G, self._D, fake, fake, None, fake_labels,
+                                  None, fake_logits, self._augment)
+                for reg in self.regularizers:
+                    extra = reg.g_loss(ctx)
+                    if extra is not None:
+                        loss = loss + extra
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler_g.scale(loss).backward()
+            self.scaler_g.step(self.opt_g)
+            self.scaler_g.update()
+        finally:
+            self.D.requires_grad_(True)
+        if self.ema is not None:
+            self.ema.update(self.G, self.images_seen, self.cfg.batch_size)
+        return {"loss_g": loss.detach()}
+
+    def train_step(self) -> dict[str, float]:
+        """``n_critic`` D steps and one G step; returns the logged values as floats."""
+        self.manager.hook.gankit_on_step_start(trainer=self, step=self.step)
+        self.G.train()
+        self.D.train()
+        for _ in range(self.cfg.n_critic):
+            d_logs = self.d_step()
+        g_logs = self.g_step()
+        names = list(d_logs) + list(g_logs)
+        values = torch.stack([*d_logs.values(), *g_logs.values()]).float().tolist()
+        logs = dict(zip(names, values, strict=True))
+        for name in ("loss_d", "loss_g"):
+            if not math.isfinite(logs[name]):
+                raise TrainingDiverged(
+                    f"step {self.step}: {name} is {logs[name]}; training stopped. "
+                    f"The last good checkpoint in {self.out_dir / 'checkpoints'} is kept; "
+                    f"try a lower learning rate, a gradient penalty, or amp=none"
+                )
+        return logs
+
+    # -- sampling and saving -----------------------------------------------------
+
+    def sampling_model(self) -> nn.Module:
+        """The generator used for grids and export: the EMA copy (stats refreshed) or G."""
+        if self.ema is None:
+            return self.G
+        model = self.ema.model
+        bn_gen = torch.Generator().manual_seed(self.cfg.seed + 3)
+
+        def forward(_: int) -> None:
+            z = torch.randn(self.cfg.batch_size, self.arch_config.latent_dim, generator=bn_gen)
+            labels = None
+            if self.conditional:
+                labels = torch.randint(0, self.arch_config.num_classes,
+                                       (self.cfg.batch_size,), generator=bn_gen).to(self.device)
+            model(z.to(self.device), labels=labels)
+
+        refresh_batchnorm(model, forward, self.cfg.ema_bn_batches)
+        return model
+
+    @torch.no_grad()
+    def save_grid(self, name: str) -> Path:
+        """Write a sample grid of the fixed latent batch to ``samples/NAME.png``."""
+        model = self.sampling_model()
+        was_training = model.training
+        model.eval()
+        labels = self._fixed_labels.to(self.device) if self._fixed_labels is not None else None
+        out = model(self._fixed_z.to(self.device), labels=labels).float().cpu()
+        model.train(was_training)
+        return save_samples_image(out, self.out_dir / "samples" / f"{name}.png",
+                                  nrow=self._grid_nrow, value_range=self.data.value_range,
+                                  centers=self.data.mode_centers)
+
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Everything needed to continue exactly: tensors and JSON scalars."""
+        tensors: dict[str, torch.Tensor] = {}
+        for prefix, module in (("G", self.G), ("D", self.D)):
+            tensors.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
+        if self.ema is not None:
+            tensors.update({f"G_ema.{k}": v for k, v in self.ema.model.state_dict().items()})
+        opt_meta = {}
+        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            t, meta = ckpt.flatten_optimizer(prefix, opt)
+            tensors.update(t)
+            opt_meta[prefix] = meta
+        rng_t, rng_meta = ckpt.capture_rng()
+        tensors.update(rng_t)
+        tensors["rng.noise"] = self.noise.get_state()
+        meta = {
+            "images_seen": self.images_seen,
+            "phase": self.phase,
+            "sampler": self.sampler.state_dict(),
+            "optimizers": opt_meta,
+            "scalers": {"g": self.scaler_g.state_dict(), "d": self.scaler_d.state_dict()},
+            "rng": rng_meta,
+            "regularizers": [r.state_dict() for r in self.regularizers],
+            "run": self.spec.to_json(),
+        }
+        return tensors, meta
+
+    def save_checkpoint(self) -> Path:
+        """Write a checkpoint for the current step (atomically) and fire the hook."""
+        tensors, meta = self.state_tensors()
+        path = ckpt.save(self.out_dir / "checkpoints", self.step, tensors, meta,
+                         keep=self.cfg.keep_checkpoints)
+        self.manager.hook.gankit_on_checkpoint_saved(trainer=self, path=path)
+        return path
+
+    def restore(self, checkpoint: ckpt.Checkpoint) -> None:
+        """Continue from a loaded checkpoint."""
+        t, meta = checkpoint.tensors, checkpoint.meta
+
+        def sub(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) + 1:]: v for k, v in t.items() if k.startswith(prefix + ".")}
+
+        self.G.load_state_dict(sub("G"), strict=True)
+        self.D.load_state_dict(sub("D"), strict=True)
+        if self.ema is not None:
+            self.ema.model.load_state_dict(sub("G_ema"), strict=True)
+        ckpt.restore_optimizer(self.opt_g, "opt_g", t, meta["optimizers"]["opt_g"])
+        ckpt.restore_optimizer(self.opt_d, "opt_d", t, meta["optimizers"]["opt_d"])
+        self.scaler_g.load_state_dict(meta["scalers"]["g"]) if meta["scalers"]["g"] else None
+        self.scaler_d.load_state_dict(meta["scalers"]["d"]) if meta["scalers"]["d"] else None
+        ckpt.restore_rng(t, meta["rng"])
+        self.noise.set_state(t["rng.noise"])
+        self.sampler.load_state_dict(meta["sampler"])
+        for reg, state in zip(self.regularizers, meta.get("regularizers", []), strict=False):
+            reg.load_state_dict(state)
+        self.step = checkpoint.step
+        self.images_seen = int(meta["images_seen"])
+        self.phase = meta.get("phase", "")
+
+    def write_artifact(self, metrics: dict[str, Any] | None = None) -> Path:
+        """Write the generator artifact to ``RUN_DIR/artifact``."""
+        grid = self.save_grid("final")
+        model = self.sampling_model()
+        extra = {
+            "dataset": self.spec.data,
+            "class_names": self.data.class_names,
+            "training": {
+                "steps": self.step,
+                "images_seen": self.images_seen,
+                "weights": "ema" if self.ema is not None else "live",
+                "train_config": config_mod.to_json(self.cfg),
+                "loss": self.cfg.loss,
+                "regularizers": list(self.cfg.regularizers),
+            },
+            "metrics": metrics or {},
+        }
+        if self.data.mode_centers is not None:
+            extra["mode_centers"] = self.data.mode_centers.tolist()
+            extra["mode_std"] = self.data.mode_std
+        card = model_card(self.arch.name, self.spec.data, self.arch_config,
+                          self.step, self.cfg, metrics or {}, self.arch_config.num_classes)
+        return save_artifact(self.out_dir / "artifact", architecture=self.arch,
+                             arch_config=self.arch_config, state_dict=model.state_dict(),
+                             value_range=self.data.value_range, extra=extra, card=card,
+                             samples_png=grid)
+
+    # -- the loop -------------------------------------------------------------------
+
+    def _truncate_metrics(self) -> None:
+        """Drop log lines past the restored step (written before an interruption)."""
+        path = self.out_dir / METRICS_FILE
+        if not path.exists():
+            return
+        keep = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) < self.step]
+        path.write_text("".join(line + "\n" for line in keep))
+
+    def fit(self, steps: int | None = None) -> Path:
+        """Train until ``steps`` total generator steps, then write the artifact.
+
+        Resumes from the newest whole checkpoint in the run directory if there
+        is one. Returns the artifact path.
+        """
+        total = steps if steps is not None else self.cfg.steps
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / RUN_FILE).write_text(json.dumps(self.spec.to_json(), indent=2) + "\n")
+        latest = ckpt.load_latest(self.out_dir / "checkpoints")
+        if latest is not None:
+            self.restore(latest)
+            log.info("resumed from %s at step %d", latest.path, self.step)
+        self._truncate_metrics()
+        self.manager.hook.gankit_on_train_start(trainer=self)
+        bar = tqdm(total=total, initial=self.step, disable=not self.cfg.progress,
+                   desc=f"{self.arch.name}/{self.spec.data}", dynamic_ncols=True)
+        t0 = time.perf_counter()
+        with (self.out_dir / METRICS_FILE).open("a") as metrics_file:
+            while self.step < total:
+                logs = self.train_step()
+                self.manager.hook.gankit_on_step_end(trainer=self, step=self.step, logs=logs)
+                self.step += 1
+                last = self.step == total
+                if self.step % self.cfg.log_every == 0 or last:
+                    record = {"step": self.step, "images_seen": self.images_seen,
+                              "time": round(time.perf_counter() - t0, 3), **logs}
+                    if self.phase:
+                        record["phase"] = self.phase
+                    metrics_file.write(json.dumps(record) + "\n")
+                    metrics_file.flush()
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()
+                                     if isinstance(v, float)}, refresh=False)
+                if self.step % self.cfg.sample_every == 0:
+                    self.save_grid(f"step-{self.step:08d}")
+                if self.step % self.cfg.checkpoint_every == 0 or last:
+                    self.save_checkpoint()
+                bar.update(1)
+        bar.close()
+        self.manager.hook.gankit_on_train_end(trainer=self)
+        return self.write_artifact()
+
+
+def load_run(run_dir: str | Path) -> RunSpec:
+    """Read ``RUN_DIR/run.json`` (written when the run started)."""
+    path = Path(run_dir) / RUN_FILE
+    if not path.exists():
+        raise GankitError(
+            f"{str(run_dir)!r} is not a gankit run directory (no {RUN_FILE}); "
+            f"start one with `gankit train --out DIR`"
+        )
+    return spec_from_json(json.loads(path.read_text()))
