@@ -38,8 +38,8 @@ from gankit.errors import ConfigError, GankitError
 from gankit.images import save_samples_image
 from gankit.modelcard import model_card
 from gankit.plugins import PluginManager, get_manager
-from gankit.regularizers import Regularizer, StepContext
 from gankit.registry import get_architecture, get_component, make_config
+from gankit.regularizers import Regularizer, StepContext
 from gankit.training import checkpoint as ckpt
 from gankit.training.config import RunSpec, spec_from_json
 from gankit.training.ema import EMA, refresh_batchnorm

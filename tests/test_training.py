@@ -1,0 +1,291 @@
+"""The trainer: exact resume, crash safety, NaN guard, run directory contents."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import gankit
+from gankit.artifacts import load_generator
+from gankit.components import Loss
+from gankit.plugins import PluginManager, set_manager
+from gankit.training import checkpoint as ckpt
+from gankit.training.config import resolve
+from gankit.training.trainer import Trainer, TrainingDiverged
+
+# A tiny DCGAN on 16x16 digits: a step takes milliseconds.
+TINY = {
+    "data.size": 16,
+    "arch.g_width": 8,
+    "arch.d_width": 8,
+    "arch.latent_dim": 16,
+    "batch_size": 16,
+    "progress": False,
+    "ema_bn_batches": 2,
+    "grid_size": 16,
+}
+
+
+def tiny_spec(steps: int, **extra: object):
+    return resolve("dcgan", "digits", overrides={**TINY, **extra}, steps=steps, seed=3)
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    latest = ckpt.load_latest(run_dir / "checkpoints")
+    assert latest is not None
+    return latest.tensors
+
+
+def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    keys = [k for k in a if k.split(".")[0] in ("G", "D", "G_ema", "opt_g", "opt_d")]
+    assert keys and set(keys) <= set(b)
+    for k in keys:
+        assert torch.equal(a[k], b[k]), f"{k} differs"
+
+
+def test_half_resume_half_equals_straight_run(tmp_path: Path) -> None:
+    spec = tiny_spec(8, checkpoint_every=4, sample_every=4)
+    Trainer(spec, tmp_path / "straight").fit()
+
+    Trainer(spec, tmp_path / "halves").fit(4)
+    resumed = Trainer(spec, tmp_path / "halves")
+    resumed.fit(8)
+    assert resumed.step == 8
+    assert_same_state(weights(tmp_path / "straight"), weights(tmp_path / "halves"))
+    a = load_file(str(tmp_path / "straight" / "artifact" / "model.safetensors"))
+    b = load_file(str(tmp_path / "halves" / "artifact" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # metrics.jsonl holds each logged step once, in order
+    steps = [json.loads(line)["step"] for line in
+             (tmp_path / "halves" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gankit", *args]
+
+
+TINY_ARGS = [f"{k}={v}" for k, v in TINY.items()]
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    common = ["--arch", "dcgan", "--data", "digits", "--seed", "5", *TINY_ARGS,
+              "checkpoint_every=2", "sample_every=100"]
+    steps = 400
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli("train", "--steps", str(steps), "--out", str(killed), *common),
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        found = list((killed / "checkpoints").glob("ckpt-*.json"))
+        if any(int(p.stem.split("-")[1]) >= 6 for p in found):
+            break
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = ckpt.load_latest(killed / "checkpoints")
+    assert killed_at is not None and killed_at.step < steps
+
+    # continue to a few steps past the kill point, and compare with a straight run
+    target = str(killed_at.step + 4)
+    subprocess.run(_cli("train", "--resume", str(killed), "--steps", target), env=env,
+                   check=True, capture_output=True)
+    straight = tmp_path / "straight"
+    subprocess.run(_cli("train", "--steps", target, "--out", str(straight), *common), env=env,
+                   check=True, capture_output=True)
+    assert_same_state(weights(straight), weights(killed))
+
+
+def test_truncated_checkpoint_falls_back_to_previous(tmp_path: Path) -> None:
+    spec = tiny_spec(6, checkpoint_every=2, sample_every=100, keep_checkpoints=3)
+    run = tmp_path / "run"
+    Trainer(spec, run).fit()
+    newest = run / "checkpoints" / "ckpt-00000006.safetensors"
+    data = newest.read_bytes()
+    newest.write_bytes(data[: len(data) // 2])
+
+    latest = ckpt.load_latest(run / "checkpoints")
+    assert latest is not None and latest.step == 4
+
+    # resuming from the damaged run re-does steps 5-6 and matches a straight run
+    resumed = Trainer(spec, run)
+    resumed.fit(6)
+    Trainer(spec, tmp_path / "straight").fit()
+    assert_same_state(weights(tmp_path / "straight"), weights(run))
+
+
+def test_run_directory_contents_and_artifact(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny_spec(4, sample_every=2, checkpoint_every=2, log_every=1), run).fit()
+    assert (run / "run.json").exists()
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "final.png", "step-00000002.png", "step-00000004.png"]
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2, 3, 4]
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "images_seen"} <= set(lines[0])
+
+    art = run / "artifact"
+    cfg = json.loads((art / "config.json").read_text())
+    assert cfg["architecture"] == "dcgan" and cfg["plugin"] == "gankit-dcgan"
+    assert cfg["data_shape"] == [1, 16, 16] and cfg["latent_dim"] == 16
+    assert cfg["arch_config"]["g_width"] == 8
+    card = (art / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: gankit\n")
+    assert "pipeline_tag: unconditional-image-generation" in card
+    assert (art / "samples.png").exists()
+
+    g = gankit.load_generator(str(art))
+    assert g.latent_dim == 16 and g.num_classes == 0 and g.config["dataset"] == "digits"
+    x = g.sample(5, seed=1)
+    assert x.shape == (5, 1, 16, 16) and x.min() >= -1 and x.max() <= 1
+    assert torch.equal(x, g.sample(5, seed=1))
+    assert not torch.equal(x, g.sample(5, seed=2))
+    with pytest.raises(gankit.errors.ArtifactError, match="unconditional"):
+        g.sample(2, labels=[0, 1])
+
+
+class _Boom:
+    """Writes a marker file when unpickled: proves the pickle never ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return (Path(self.marker).write_text, ("pwned",))
+
+
+def test_pickle_weights_are_refused_and_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "marker.txt"
+    payload = tmp_path / "weights.pt"
+    torch.save({"x": _Boom(str(marker))}, payload)
+
+    with pytest.raises(gankit.errors.ArtifactError, match="pickle"):
+        load_generator(payload)
+    # an artifact directory with only pickle weights
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "config.json").write_text(json.dumps({
+        "format": "gankit-generator", "architecture": "dcgan", "arch_config": {},
+        "latent_dim": 100, "data_shape": [1, 32, 32], "value_range": [-1, 1]}))
+    (art / "pytorch_model.bin").write_bytes(payload.read_bytes())
+    with pytest.raises(gankit.errors.ArtifactError, match="arbitrary code"):
+        load_generator(art)
+    # a pickle disguised as model.safetensors is not parsed as pickle either
+    (art / "pytorch_model.bin").unlink()
+    (art / "model.safetensors").write_bytes(payload.read_bytes())
+    with pytest.raises(gankit.errors.ArtifactError, match="not a valid safetensors"):
+        load_generator(art)
+    assert not marker.exists()
+
+
+def test_missing_plugin_says_what_to_install(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny_spec(1), run).fit()
+    cfg_path = run / "artifact" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["architecture"], cfg["plugin"] = "stylegan9", "gankit-stylegan9"
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(gankit.errors.ArtifactError,
+                       match="install the plugin that provides 'stylegan9'"):
+        load_generator(run / "artifact")
+
+
+class _NanLoss:
+    def __init__(self, at_step: int) -> None:
+        self.calls = 0
+        self.at = at_step
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        loss = torch.nn.functional.softplus(-real).mean() + torch.nn.functional.softplus(fake).mean()
+        return loss * float("nan") if self.calls > self.at else loss
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.softplus(-fake).mean()
+
+
+class _NanPlugin:
+    @gankit.hookimpl
+    def gankit_register_losses(self, register):  # noqa: ANN001
+        from dataclasses import dataclass
+
+        @dataclass
+        class Cfg:
+            at_step: int = 3
+
+        register(Loss(name="nan-after", description="becomes NaN", config=Cfg,
+                      factory=lambda c: _NanLoss(c.at_step)))
+
+
+def test_nan_guard_names_step_and_keeps_last_checkpoint(tmp_path: Path) -> None:
+    manager = PluginManager()
+    manager.register_plugin(_NanPlugin(), name="nan-plugin")
+    set_manager(manager)
+    try:
+        spec = tiny_spec(10, loss="nan-after", checkpoint_every=2)
+        run = tmp_path / "run"
+        with pytest.raises(TrainingDiverged, match=r"step 3: loss_d is nan"):
+            Trainer(spec, run).fit()
+        latest = ckpt.load_latest(run / "checkpoints")
+        assert latest is not None and latest.step == 2
+        assert all(torch.isfinite(v).all() for k, v in latest.tensors.items()
+                   if k.startswith("G."))
+    finally:
+        set_manager(None)
+
+
+def test_config_validation_names_valid_keys(tmp_path: Path) -> None:
+    with pytest.raises(gankit.errors.ConfigError, match=r"unknown key 'lr_gg'.*did you mean 'lr_g'"):
+        resolve("dcgan", "digits", overrides={"lr_gg": 1e-4})
+    with pytest.raises(gankit.errors.ConfigError, match="valid keys: .*g_width"):
+        resolve("dcgan", "digits", overrides={"arch.widthh": 3})
+    with pytest.raises(gankit.errors.ConfigError, match="batch_size"):
+        resolve("dcgan", "digits", overrides={"batch_size": "many"})
+    toml = tmp_path / "c.toml"
+    toml.write_text('[train]\nlr_g = 1e-4\nbetas_g = [0.0, 0.9]\n[arch]\nlatent_dim = 32\n')
+    spec = resolve("dcgan", "digits", gankit.config.load_toml(toml),
+                   gankit.config.parse_overrides(["lr_d=3e-4", "data.size=16"]))
+    assert spec.train.lr_g == 1e-4 and spec.train.betas_g == (0.0, 0.9)
+    assert spec.train.lr_d == 3e-4 and spec.arch_config["latent_dim"] == 32
+    assert spec.data_config == {"size": 16}
+    assert spec.train.steps == 1500  # the dataset's default
+
+
+def test_cli_train_resume_and_sample(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(_cli("train", "--steps", "2", "--out", str(run), *TINY_ARGS), env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(_cli("train", "--resume", str(run), "--steps", "3"), env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / "artifact" / "config.json").read_text())["training"]["steps"] == 3
+    r = subprocess.run(_cli("train", "--steps", "2", "--out", str(run)), env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--resume" in r.stderr
+    npy = tmp_path / "s.npy"
+    r = subprocess.run(_cli("sample", str(run), "--n", "3", "--out", str(npy)), env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    import numpy as np
+
+    arr = np.load(npy)
+    assert arr.shape == (3, 1, 16, 16) and arr.dtype == np.float32
+    r = subprocess.run(_cli("train", "--steps", "1", "--out", str(tmp_path / "x"), "lr_gg=1"),
+                       env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "did you mean 'lr_g'" in r.stderr
+    assert "Traceback" not in r.stderr
