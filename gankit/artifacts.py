@@ -111,16 +111,22 @@ class LoadedGenerator(nn.Module):
         bad = t[(t < 0) | (t >= self.num_classes)]
         if bad.numel():
             raise ArtifactError(
-                f"label {int(bad[0])} is outside this generator's classes "
-                f"0..{self.num_classes - 1}"
+                f"label {int(bad[0])} is outside this generator's classes 0..{self.num_classes - 1}"
             )
         if n is not None and t.numel() != n:
-            raise ArtifactError(f"got {t.numel()} labels for {n} samples; pass one label per sample")
+            raise ArtifactError(
+                f"got {t.numel()} labels for {n} samples; pass one label per sample"
+            )
         return t
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None, labels: Any = None,
-               device: str | torch.device | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        seed: int | None = None,
+        labels: Any = None,
+        device: str | torch.device | None = None,
+    ) -> torch.Tensor:
         """Draw ``n`` samples (images in ``[-1, 1]``, ``[n, C, H, W]``; points ``[n, 2]``).
 
         ``seed`` makes the latents reproducible. A conditional model given no
@@ -216,13 +222,15 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Lo
     """
     text = str(source)
     if text.startswith(("zoo:", "hf://")):
+        import importlib
+
         try:
-            from gankit import hub  # noqa: F401 - the zoo/Hub client is optional for now
+            hub = importlib.import_module("gankit.hub")
         except ImportError:
             raise ArtifactError(
                 f"cannot load {text!r}: this version of gankit has no zoo/Hub client yet"
             ) from None
-        directory = hub.resolve(text)  # type: ignore[attr-defined]
+        directory = hub.resolve(text)
     else:
         directory = Path(text)
     if directory.is_file():

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from gankit_datasets.fashion_mnist import CLASS_NAMES
-from gankit_datasets.idx import IDXFormatError, read_idx
 from PIL import Image
 
 import gankit
 from gankit.components import Dataset
 from gankit.errors import ConfigError, DataNotFoundError, GankitError
 from gankit.plugins import get_manager
+from gankit_datasets.fashion_mnist import CLASS_NAMES
+from gankit_datasets.idx import IDXFormatError, read_idx
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 

@@ -65,8 +65,10 @@ def test_half_resume_half_equals_straight_run(tmp_path: Path) -> None:
     b = load_file(str(tmp_path / "halves" / "artifact" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     # metrics.jsonl holds each logged step once, in order
-    steps = [json.loads(line)["step"] for line in
-             (tmp_path / "halves" / "metrics.jsonl").read_text().splitlines()]
+    steps = [
+        json.loads(line)["step"]
+        for line in (tmp_path / "halves" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert steps == sorted(set(steps))
 
 
@@ -80,12 +82,25 @@ TINY_ARGS = [f"{k}={v}" for k, v in TINY.items()]
 @pytest.mark.slow
 def test_kill_9_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    common = ["--arch", "dcgan", "--data", "digits", "--seed", "5", *TINY_ARGS,
-              "checkpoint_every=2", "sample_every=100"]
+    common = [
+        "--arch",
+        "dcgan",
+        "--data",
+        "digits",
+        "--seed",
+        "5",
+        *TINY_ARGS,
+        "checkpoint_every=2",
+        "sample_every=100",
+    ]
     steps = 400
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_cli("train", "--steps", str(steps), "--out", str(killed), *common),
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _cli("train", "--steps", str(steps), "--out", str(killed), *common),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         found = list((killed / "checkpoints").glob("ckpt-*.json"))
@@ -101,11 +116,19 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
 
     # continue to a few steps past the kill point, and compare with a straight run
     target = str(killed_at.step + 4)
-    subprocess.run(_cli("train", "--resume", str(killed), "--steps", target), env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        _cli("train", "--resume", str(killed), "--steps", target),
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     straight = tmp_path / "straight"
-    subprocess.run(_cli("train", "--steps", target, "--out", str(straight), *common), env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        _cli("train", "--steps", target, "--out", str(straight), *common),
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     assert_same_state(weights(straight), weights(killed))
 
 
@@ -132,7 +155,10 @@ def test_run_directory_contents_and_artifact(tmp_path: Path) -> None:
     Trainer(tiny_spec(4, sample_every=2, checkpoint_every=2, log_every=1), run).fit()
     assert (run / "run.json").exists()
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
-        "final.png", "step-00000002.png", "step-00000004.png"]
+        "final.png",
+        "step-00000002.png",
+        "step-00000004.png",
+    ]
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [1, 2, 3, 4]
     assert {"loss_d", "loss_g", "d_real", "d_fake", "images_seen"} <= set(lines[0])
@@ -177,9 +203,18 @@ def test_pickle_weights_are_refused_and_never_run(tmp_path: Path) -> None:
     # an artifact directory with only pickle weights
     art = tmp_path / "art"
     art.mkdir()
-    (art / "config.json").write_text(json.dumps({
-        "format": "gankit-generator", "architecture": "dcgan", "arch_config": {},
-        "latent_dim": 100, "data_shape": [1, 32, 32], "value_range": [-1, 1]}))
+    (art / "config.json").write_text(
+        json.dumps(
+            {
+                "format": "gankit-generator",
+                "architecture": "dcgan",
+                "arch_config": {},
+                "latent_dim": 100,
+                "data_shape": [1, 32, 32],
+                "value_range": [-1, 1],
+            }
+        )
+    )
     (art / "pytorch_model.bin").write_bytes(payload.read_bytes())
     with pytest.raises(gankit.errors.ArtifactError, match="arbitrary code"):
         load_generator(art)
@@ -198,8 +233,9 @@ def test_missing_plugin_says_what_to_install(tmp_path: Path) -> None:
     cfg = json.loads(cfg_path.read_text())
     cfg["architecture"], cfg["plugin"] = "stylegan9", "gankit-stylegan9"
     cfg_path.write_text(json.dumps(cfg))
-    with pytest.raises(gankit.errors.ArtifactError,
-                       match="install the plugin that provides 'stylegan9'"):
+    with pytest.raises(
+        gankit.errors.ArtifactError, match="install the plugin that provides 'stylegan9'"
+    ):
         load_generator(run / "artifact")
 
 
@@ -210,7 +246,9 @@ class _NanLoss:
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         self.calls += 1
-        loss = torch.nn.functional.softplus(-real).mean() + torch.nn.functional.softplus(fake).mean()
+        loss = (
+            torch.nn.functional.softplus(-real).mean() + torch.nn.functional.softplus(fake).mean()
+        )
         return loss * float("nan") if self.calls > self.at else loss
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
@@ -226,8 +264,14 @@ class _NanPlugin:
         class Cfg:
             at_step: int = 3
 
-        register(Loss(name="nan-after", description="becomes NaN", config=Cfg,
-                      factory=lambda c: _NanLoss(c.at_step)))
+        register(
+            Loss(
+                name="nan-after",
+                description="becomes NaN",
+                config=Cfg,
+                factory=lambda c: _NanLoss(c.at_step),
+            )
+        )
 
 
 def test_nan_guard_names_step_and_keeps_last_checkpoint(tmp_path: Path) -> None:
@@ -241,23 +285,28 @@ def test_nan_guard_names_step_and_keeps_last_checkpoint(tmp_path: Path) -> None:
             Trainer(spec, run).fit()
         latest = ckpt.load_latest(run / "checkpoints")
         assert latest is not None and latest.step == 2
-        assert all(torch.isfinite(v).all() for k, v in latest.tensors.items()
-                   if k.startswith("G."))
+        assert all(torch.isfinite(v).all() for k, v in latest.tensors.items() if k.startswith("G."))
     finally:
         set_manager(None)
 
 
 def test_config_validation_names_valid_keys(tmp_path: Path) -> None:
-    with pytest.raises(gankit.errors.ConfigError, match=r"unknown key 'lr_gg'.*did you mean 'lr_g'"):
+    with pytest.raises(
+        gankit.errors.ConfigError, match=r"unknown key 'lr_gg'.*did you mean 'lr_g'"
+    ):
         resolve("dcgan", "digits", overrides={"lr_gg": 1e-4})
     with pytest.raises(gankit.errors.ConfigError, match="valid keys: .*g_width"):
         resolve("dcgan", "digits", overrides={"arch.widthh": 3})
     with pytest.raises(gankit.errors.ConfigError, match="batch_size"):
         resolve("dcgan", "digits", overrides={"batch_size": "many"})
     toml = tmp_path / "c.toml"
-    toml.write_text('[train]\nlr_g = 1e-4\nbetas_g = [0.0, 0.9]\n[arch]\nlatent_dim = 32\n')
-    spec = resolve("dcgan", "digits", gankit.config.load_toml(toml),
-                   gankit.config.parse_overrides(["lr_d=3e-4", "data.size=16"]))
+    toml.write_text("[train]\nlr_g = 1e-4\nbetas_g = [0.0, 0.9]\n[arch]\nlatent_dim = 32\n")
+    spec = resolve(
+        "dcgan",
+        "digits",
+        gankit.config.load_toml(toml),
+        gankit.config.parse_overrides(["lr_d=3e-4", "data.size=16"]),
+    )
     assert spec.train.lr_g == 1e-4 and spec.train.betas_g == (0.0, 0.9)
     assert spec.train.lr_d == 3e-4 and spec.arch_config["latent_dim"] == 32
     assert spec.data_config == {"size": 16}
@@ -267,25 +316,39 @@ def test_config_validation_names_valid_keys(tmp_path: Path) -> None:
 def test_cli_train_resume_and_sample(tmp_path: Path) -> None:
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run(_cli("train", "--steps", "2", "--out", str(run), *TINY_ARGS), env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        _cli("train", "--steps", "2", "--out", str(run), *TINY_ARGS),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(_cli("train", "--resume", str(run), "--steps", "3"), env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        _cli("train", "--resume", str(run), "--steps", "3"), env=env, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads((run / "artifact" / "config.json").read_text())["training"]["steps"] == 3
-    r = subprocess.run(_cli("train", "--steps", "2", "--out", str(run)), env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        _cli("train", "--steps", "2", "--out", str(run)), env=env, capture_output=True, text=True
+    )
     assert r.returncode == 2 and "--resume" in r.stderr
     npy = tmp_path / "s.npy"
-    r = subprocess.run(_cli("sample", str(run), "--n", "3", "--out", str(npy)), env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        _cli("sample", str(run), "--n", "3", "--out", str(npy)),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     import numpy as np
 
     arr = np.load(npy)
     assert arr.shape == (3, 1, 16, 16) and arr.dtype == np.float32
-    r = subprocess.run(_cli("train", "--steps", "1", "--out", str(tmp_path / "x"), "lr_gg=1"),
-                       env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        _cli("train", "--steps", "1", "--out", str(tmp_path / "x"), "lr_gg=1"),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "did you mean 'lr_g'" in r.stderr
     assert "Traceback" not in r.stderr

@@ -50,9 +50,20 @@ def list_command(
         kind = _normalise_kind(kind)
     comps = get_manager().components(kind)
     if as_json:
-        typer.echo(json.dumps(
-            [{"kind": c.kind, "name": c.name, "plugin": c.plugin, "description": c.description}
-             for c in comps], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "kind": c.kind,
+                        "name": c.name,
+                        "plugin": c.plugin,
+                        "description": c.description,
+                    }
+                    for c in comps
+                ],
+                indent=2,
+            )
+        )
         return
     table = Table()
     for col in ("kind", "name", "plugin", "description"):
@@ -79,14 +90,16 @@ def find_any(name: str) -> list[Component]:
     manager = get_manager()
     base, _, plugin = name.partition(QUALIFIER)
     return [
-        c for c in manager.components()
-        if c.name == base and (not plugin or c.plugin == plugin)
+        c for c in manager.components() if c.name == base and (not plugin or c.plugin == plugin)
     ]
 
 
 def _component_dict(c: Component) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "kind": c.kind, "name": c.name, "plugin": c.plugin, "description": c.description,
+        "kind": c.kind,
+        "name": c.name,
+        "plugin": c.plugin,
+        "description": c.description,
         "config": [
             {"name": f.name, "type": f.type, "default": f.default, "help": f.help}
             for f in config_mod.describe(c.config)

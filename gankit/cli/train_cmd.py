@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gankit import config as config_mod
 from gankit.cli.app import app
 from gankit.errors import GankitError
+
+if TYPE_CHECKING:  # torch is imported lazily so `gankit --help` stays fast
+    import torch
 
 
 @app.command(
@@ -24,16 +27,16 @@ def train_command(
             show_default=False,
         ),
     ] = None,
-    arch: Annotated[str, typer.Option("--arch", help="Architecture (see `gankit list arch`).")
-                    ] = "dcgan",
-    data: Annotated[str, typer.Option("--data", help="Dataset (see `gankit list dataset`).")
-                    ] = "digits",
-    steps: Annotated[int | None, typer.Option("--steps", help="Total generator steps.")
-                     ] = None,
+    arch: Annotated[
+        str, typer.Option("--arch", help="Architecture (see `gankit list arch`).")
+    ] = "dcgan",
+    data: Annotated[
+        str, typer.Option("--data", help="Dataset (see `gankit list dataset`).")
+    ] = "digits",
+    steps: Annotated[int | None, typer.Option("--steps", help="Total generator steps.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory to write.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="A TOML config file.")
-                      ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="A TOML config file.")] = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", help="Continue the run in this directory (to --steps total)."),
@@ -61,8 +64,14 @@ def train_command(
                 f"{out}` or choose another --out"
             )
         file_values = config_mod.load_toml(config) if config is not None else {}
-        spec = resolve(arch, data, file_values, config_mod.parse_overrides(overrides or []),
-                       steps=steps, seed=seed)
+        spec = resolve(
+            arch,
+            data,
+            file_values,
+            config_mod.parse_overrides(overrides or []),
+            steps=steps,
+            seed=seed,
+        )
         run_dir = out
     trainer = Trainer(spec, run_dir)
     artifact = trainer.fit(spec.train.steps)
@@ -74,6 +83,11 @@ def _artifact_path(path: str) -> str:
     p = Path(path)
     if (p / "artifact" / "config.json").exists():
         return str(p / "artifact")
+    if (p / "run.json").exists():
+        raise GankitError(
+            f"the run in {path!r} has not written its artifact yet; "
+            f"finish it with `gankit train --resume {path}`"
+        )
     return path
 
 
@@ -93,8 +107,9 @@ def sample_command(
         int | None, typer.Option("--n", help="Number of samples [default: 64, or one per label].")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the latents.")] = 0,
-    out: Annotated[Path, typer.Option("--out", help="Output: .png grid or .npy array.")
-                   ] = Path("samples.png"),
+    out: Annotated[Path, typer.Option("--out", help="Output: .png grid or .npy array.")] = Path(
+        "samples.png"
+    ),
     labels: Annotated[
         str | None, typer.Option("--labels", help="Class labels, e.g. 0,3,7 (conditional models).")
     ] = None,
@@ -137,19 +152,22 @@ def sample_command(
         np.save(out, samples.numpy().astype(np.float32))
     elif out.suffix.lower() == ".png":
         centers = g.config.get("mode_centers")
-        save_samples_image(samples, out, nrow=nrow, value_range=g.value_range,
-                           centers=torch.tensor(centers) if centers else None)
+        save_samples_image(
+            samples,
+            out,
+            nrow=nrow,
+            value_range=g.value_range,
+            centers=torch.tensor(centers) if centers else None,
+        )
     else:
         raise GankitError(f"--out must end in .png or .npy, got {str(out)!r}")
     typer.echo(f"wrote {n} samples to {out}")
 
 
-def slerp(a: object, b: object, t: object) -> object:
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation between latent batches ``a`` and ``b`` at fractions ``t``."""
     import torch
 
-    assert isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
-    assert isinstance(t, torch.Tensor)
     a_n = a / a.norm(dim=-1, keepdim=True)
     b_n = b / b.norm(dim=-1, keepdim=True)
     omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
@@ -164,8 +182,9 @@ def interpolate_command(
     steps: Annotated[int, typer.Option("--steps", help="Images along each strip.")] = 8,
     rows: Annotated[int, typer.Option("--rows", help="Number of strips.")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the end points.")] = 0,
-    label: Annotated[int | None, typer.Option("--label", help="Class (conditional models).")
-                     ] = None,
+    label: Annotated[
+        int | None, typer.Option("--label", help="Class (conditional models).")
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="Output PNG.")] = Path("interpolation.png"),
 ) -> None:
     """Write strips of images along spherical interpolations between random latents."""
@@ -181,8 +200,12 @@ def interpolate_command(
     a = torch.randn(rows, g.latent_dim, generator=gen)
     b = torch.randn(rows, g.latent_dim, generator=gen)
     t = torch.linspace(0, 1, steps)
-    z = torch.cat([slerp(a[i:i + 1].expand(steps, -1), b[i:i + 1].expand(steps, -1), t)
-                   for i in range(rows)])  # type: ignore[misc]
+    z = torch.cat(
+        [
+            slerp(a[i : i + 1].expand(steps, -1), b[i : i + 1].expand(steps, -1), t)
+            for i in range(rows)
+        ]
+    )
     labels = None
     if g.num_classes > 0:
         labels = g.check_labels([label if label is not None else 0] * len(z), len(z))

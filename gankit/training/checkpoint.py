@@ -61,8 +61,13 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def save(directory: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
-         keep: int = 3) -> Path:
+def save(
+    directory: Path,
+    step: int,
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    keep: int = 3,
+) -> Path:
     """Write checkpoint ``step`` atomically and delete all but the newest ``keep``."""
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"ckpt-{step:08d}"
@@ -91,7 +96,7 @@ def _listed(directory: Path) -> list[tuple[int, Path]]:
 
 
 def _prune(directory: Path, keep: int) -> None:
-    for _, json_path in _listed(directory)[max(keep, 1):]:
+    for _, json_path in _listed(directory)[max(keep, 1) :]:
         json_path.unlink(missing_ok=True)
         json_path.with_suffix(".safetensors").unlink(missing_ok=True)
 
@@ -116,8 +121,9 @@ def load_latest(directory: Path) -> Checkpoint | None:
 # -- flattening optimizer and RNG state -----------------------------------------
 
 
-def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer
-                      ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def flatten_optimizer(
+    prefix: str, optimizer: torch.optim.Optimizer
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split an optimizer's state dict into tensors and JSON-able values."""
     sd = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
@@ -131,14 +137,18 @@ def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def restore_optimizer(optimizer: torch.optim.Optimizer, prefix: str,
-                      tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def restore_optimizer(
+    optimizer: torch.optim.Optimizer,
+    prefix: str,
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+) -> None:
     """Inverse of :func:`flatten_optimizer`."""
     state: dict[int, dict[str, Any]] = {}
     head = f"{prefix}.state."
     for name, value in tensors.items():
         if name.startswith(head):
-            idx, key = name[len(head):].split(".", 1)
+            idx, key = name[len(head) :].split(".", 1)
             state.setdefault(int(idx), {})[key] = value
     for idx, values in meta.get("scalars", {}).items():
         state.setdefault(int(idx), {}).update(values)
@@ -151,12 +161,11 @@ def capture_rng() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # type: ignore[misc]
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
     tensors["rng.numpy"] = torch.from_numpy(np.asarray(keys, dtype=np.int64))
     version, internal, py_gauss = random.getstate()
     tensors["rng.python"] = torch.tensor(internal, dtype=torch.int64)
-    meta = {"numpy": [kind, int(pos), int(has_gauss), float(gauss)],
-            "python": [version, py_gauss]}
+    meta = {"numpy": [kind, int(pos), int(has_gauss), float(gauss)], "python": [version, py_gauss]}
     return tensors, meta
 
 
@@ -167,7 +176,8 @@ def restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda)
     kind, pos, has_gauss, gauss = meta["numpy"]
-    np.random.set_state((kind, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss,
-                         gauss))
+    np.random.set_state(
+        (kind, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, gauss)
+    )
     version, py_gauss = meta["python"]
     random.setstate((version, tuple(int(x) for x in tensors["rng.python"].tolist()), py_gauss))

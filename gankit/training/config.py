@@ -125,8 +125,9 @@ def spec_from_json(raw: dict[str, Any]) -> RunSpec:
     )
 
 
-def _split_overrides(overrides: dict[str, Any], arch: Architecture,
-                     data_cfg_cls: type) -> dict[str, Any]:
+def _split_overrides(
+    overrides: dict[str, Any], arch: Architecture, data_cfg_cls: type
+) -> dict[str, Any]:
     """Sort flat/dotted overrides into sections."""
     out: dict[str, Any] = {s: {} for s in SECTIONS}
     owners = {
@@ -169,9 +170,14 @@ def _split_overrides(overrides: dict[str, Any], arch: Architecture,
     return out
 
 
-def resolve(arch_name: str, data_name: str, file_values: dict[str, Any] | None = None,
-            overrides: dict[str, Any] | None = None, steps: int | None = None,
-            seed: int | None = None) -> RunSpec:
+def resolve(
+    arch_name: str,
+    data_name: str,
+    file_values: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
+) -> RunSpec:
     """Combine defaults, recipe, file and overrides into a validated :class:`RunSpec`."""
     arch = get_architecture(arch_name)
     data = get_component("dataset", data_name)
@@ -235,6 +241,4 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
 def replace_train(spec: RunSpec, **changes: Any) -> RunSpec:
     """A copy of ``spec`` with some train options changed (validated)."""
     values = {**config_mod.to_dict(spec.train), **changes}
-    return dataclasses.replace(
-        spec, train=config_mod.build(TrainConfig, values, where="[train]")
-    )
+    return dataclasses.replace(spec, train=config_mod.build(TrainConfig, values, where="[train]"))

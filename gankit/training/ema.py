@@ -33,8 +33,8 @@ class EMA:
     def update(self, model: nn.Module, images_seen: int, batch_size: int) -> None:
         """Move the average towards ``model``'s current weights; copy its buffers."""
         beta = self.beta(images_seen, batch_size)
-        ema_params = list(self.model.parameters())
-        params = [p.detach() for p in model.parameters()]
+        ema_params: list[torch.Tensor] = list(self.model.parameters())
+        params: list[torch.Tensor] = [p.detach() for p in model.parameters()]
         torch._foreach_lerp_(ema_params, params, 1.0 - beta)
         for b_ema, b in zip(self.model.buffers(), model.buffers(), strict=True):
             b_ema.copy_(b)

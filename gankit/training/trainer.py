@@ -75,8 +75,9 @@ class Trainer:
         manager: the plugin manager (default: the process-wide one).
     """
 
-    def __init__(self, spec: RunSpec, out_dir: str | Path,
-                 manager: PluginManager | None = None) -> None:
+    def __init__(
+        self, spec: RunSpec, out_dir: str | Path, manager: PluginManager | None = None
+    ) -> None:
         self.spec = spec
         self.cfg = spec.train
         self.out_dir = Path(out_dir)
@@ -90,7 +91,8 @@ class Trainer:
         self.arch: Architecture = get_architecture(spec.arch)
         dataset_comp = get_component("dataset", spec.data)
         self.data: TensorData = dataset_comp.factory(  # type: ignore[attr-defined]
-            make_config(dataset_comp, spec.data_config))
+            make_config(dataset_comp, spec.data_config)
+        )
         self.arch_config = self._build_arch_config()
         self.conditional = self.arch_config.num_classes > 0
 
@@ -105,10 +107,8 @@ class Trainer:
             reg = comp.factory(make_config(comp, spec.regularizer_configs.get(name, {})))  # type: ignore
             reg.setup(self.G, self.D)
             self.regularizers.append(reg)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.cfg.lr_g,
-                                      betas=tuple(self.cfg.betas_g))  # type: ignore[arg-type]
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.cfg.lr_d,
-                                      betas=tuple(self.cfg.betas_d))  # type: ignore[arg-type]
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.cfg.lr_g, betas=self.cfg.betas_g)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.cfg.lr_d, betas=self.cfg.betas_d)
         self.ema = EMA(self.G, self.cfg.ema_kimg, self.cfg.ema_rampup) if self.cfg.ema else None
         use_scaler = self.cfg.amp == "fp16"
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
@@ -207,8 +207,18 @@ class Trainer:
             real_logits = self._D(self._augment(real), real_labels)
             fake_logits = self._D(self._augment(fake), fake_labels)
             loss = self.loss.d_loss(real_logits, fake_logits)
-            ctx = StepContext(self.step, self.G, self._D, real, fake, real_labels, fake_labels,
-                              real_logits, fake_logits, self._augment)
+            ctx = StepContext(
+                self.step,
+                self.G,
+                self._D,
+                real,
+                fake,
+                real_labels,
+                fake_labels,
+                real_logits,
+                fake_logits,
+                self._augment,
+            )
             for reg in self.regularizers:
                 extra = reg.d_loss(ctx)
                 if extra is not None:
@@ -218,8 +228,11 @@ class Trainer:
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         self.images_seen += real.shape[0]
-        return {"loss_d": loss.detach(), "d_real": real_logits.detach().float().mean(),
-                "d_fake": fake_logits.detach().float().mean()}
+        return {
+            "loss_d": loss.detach(),
+            "d_real": real_logits.detach().float().mean(),
+            "d_fake": fake_logits.detach().float().mean(),
+        }
 
     def g_step(self) -> dict[str, torch.Tensor]:
         """One generator update; returns detached values to log."""
@@ -230,8 +243,18 @@ class Trainer:
                 fake = self.G(z, labels=fake_labels)
                 fake_logits = self._D(self._augment(fake), fake_labels)
                 loss = self.loss.g_loss(fake_logits)
-                ctx = StepContext(self.step, self.G, self._D, fake, fake, None, fake_labels,
-                                  None, fake_logits, self._augment)
+                ctx = StepContext(
+                    self.step,
+                    self.G,
+                    self._D,
+                    fake,
+                    fake,
+                    None,
+                    fake_labels,
+                    None,
+                    fake_logits,
+                    self._augment,
+                )
                 for reg in self.regularizers:
                     extra = reg.g_loss(ctx)
                     if extra is not None:
@@ -279,8 +302,9 @@ class Trainer:
             z = torch.randn(self.cfg.batch_size, self.arch_config.latent_dim, generator=bn_gen)
             labels = None
             if self.conditional:
-                labels = torch.randint(0, self.arch_config.num_classes,
-                                       (self.cfg.batch_size,), generator=bn_gen).to(self.device)
+                labels = torch.randint(
+                    0, self.arch_config.num_classes, (self.cfg.batch_size,), generator=bn_gen
+                ).to(self.device)
             model(z.to(self.device), labels=labels)
 
         refresh_batchnorm(model, forward, self.cfg.ema_bn_batches)
@@ -295,9 +319,13 @@ class Trainer:
         labels = self._fixed_labels.to(self.device) if self._fixed_labels is not None else None
         out = model(self._fixed_z.to(self.device), labels=labels).float().cpu()
         model.train(was_training)
-        return save_samples_image(out, self.out_dir / "samples" / f"{name}.png",
-                                  nrow=self._grid_nrow, value_range=self.data.value_range,
-                                  centers=self.data.mode_centers)
+        return save_samples_image(
+            out,
+            self.out_dir / "samples" / f"{name}.png",
+            nrow=self._grid_nrow,
+            value_range=self.data.value_range,
+            centers=self.data.mode_centers,
+        )
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Everything needed to continue exactly: tensors and JSON scalars."""
@@ -329,8 +357,9 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         """Write a checkpoint for the current step (atomically) and fire the hook."""
         tensors, meta = self.state_tensors()
-        path = ckpt.save(self.out_dir / "checkpoints", self.step, tensors, meta,
-                         keep=self.cfg.keep_checkpoints)
+        path = ckpt.save(
+            self.out_dir / "checkpoints", self.step, tensors, meta, keep=self.cfg.keep_checkpoints
+        )
         self.manager.hook.gankit_on_checkpoint_saved(trainer=self, path=path)
         return path
 
@@ -339,7 +368,7 @@ class Trainer:
         t, meta = checkpoint.tensors, checkpoint.meta
 
         def sub(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix) + 1:]: v for k, v in t.items() if k.startswith(prefix + ".")}
+            return {k[len(prefix) + 1 :]: v for k, v in t.items() if k.startswith(prefix + ".")}
 
         self.G.load_state_dict(sub("G"), strict=True)
         self.D.load_state_dict(sub("D"), strict=True)
@@ -362,7 +391,7 @@ class Trainer:
         """Write the generator artifact to ``RUN_DIR/artifact``."""
         grid = self.save_grid("final")
         model = self.sampling_model()
-        extra = {
+        extra: dict[str, Any] = {
             "dataset": self.spec.data,
             "class_names": self.data.class_names,
             "training": {
@@ -378,12 +407,25 @@ class Trainer:
         if self.data.mode_centers is not None:
             extra["mode_centers"] = self.data.mode_centers.tolist()
             extra["mode_std"] = self.data.mode_std
-        card = model_card(self.arch.name, self.spec.data, self.arch_config,
-                          self.step, self.cfg, metrics or {}, self.arch_config.num_classes)
-        return save_artifact(self.out_dir / "artifact", architecture=self.arch,
-                             arch_config=self.arch_config, state_dict=model.state_dict(),
-                             value_range=self.data.value_range, extra=extra, card=card,
-                             samples_png=grid)
+        card = model_card(
+            self.arch.name,
+            self.spec.data,
+            self.arch_config,
+            self.step,
+            self.cfg,
+            metrics or {},
+            self.arch_config.num_classes,
+        )
+        return save_artifact(
+            self.out_dir / "artifact",
+            architecture=self.arch,
+            arch_config=self.arch_config,
+            state_dict=model.state_dict(),
+            value_range=self.data.value_range,
+            extra=extra,
+            card=card,
+            samples_png=grid,
+        )
 
     # -- the loop -------------------------------------------------------------------
 
@@ -392,8 +434,11 @@ class Trainer:
         path = self.out_dir / METRICS_FILE
         if not path.exists():
             return
-        keep = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) < self.step]
+        keep = [
+            line
+            for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) < self.step
+        ]
         path.write_text("".join(line + "\n" for line in keep))
 
     def fit(self, steps: int | None = None) -> Path:
@@ -411,8 +456,13 @@ class Trainer:
             log.info("resumed from %s at step %d", latest.path, self.step)
         self._truncate_metrics()
         self.manager.hook.gankit_on_train_start(trainer=self)
-        bar = tqdm(total=total, initial=self.step, disable=not self.cfg.progress,
-                   desc=f"{self.arch.name}/{self.spec.data}", dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=self.step,
+            disable=not self.cfg.progress,
+            desc=f"{self.arch.name}/{self.spec.data}",
+            dynamic_ncols=True,
+        )
         t0 = time.perf_counter()
         with (self.out_dir / METRICS_FILE).open("a") as metrics_file:
             while self.step < total:
@@ -421,14 +471,20 @@ class Trainer:
                 self.step += 1
                 last = self.step == total
                 if self.step % self.cfg.log_every == 0 or last:
-                    record = {"step": self.step, "images_seen": self.images_seen,
-                              "time": round(time.perf_counter() - t0, 3), **logs}
+                    record: dict[str, Any] = {
+                        "step": self.step,
+                        "images_seen": self.images_seen,
+                        "time": round(time.perf_counter() - t0, 3),
+                        **logs,
+                    }
                     if self.phase:
                         record["phase"] = self.phase
                     metrics_file.write(json.dumps(record) + "\n")
                     metrics_file.flush()
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()
-                                     if isinstance(v, float)}, refresh=False)
+                    bar.set_postfix(
+                        {k: f"{v:.3f}" for k, v in logs.items() if isinstance(v, float)},
+                        refresh=False,
+                    )
                 if self.step % self.cfg.sample_every == 0:
                     self.save_grid(f"step-{self.step:08d}")
                 if self.step % self.cfg.checkpoint_every == 0 or last:

@@ -19,7 +19,7 @@ RECIPE = Recipe(
 
 
 @hookimpl
-def gankit_register_architectures(register):  # type: ignore[no-untyped-def]
+def gankit_register_architectures(register):
     """Register the DCGAN generator/discriminator pair."""
     register(
         Architecture(

@@ -89,8 +89,11 @@ class DCGANGenerator(nn.Module):
             nn.ReLU(True),
         ]
         for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(w_out), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.ReLU(True),
+            ]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         init_weights(self)
@@ -115,8 +118,11 @@ class DCGANDiscriminator(nn.Module):
             nn.LeakyReLU(0.2, True),
         ]
         for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(w_out), nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.LeakyReLU(0.2, True),
+            ]
         last = widths[-1]
         if cfg.minibatch_std:
             layers.append(MinibatchStdDev())
