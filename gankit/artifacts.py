@@ -31,6 +31,7 @@ from torch import nn
 
 from gankit import config as config_mod
 from gankit.errors import ArtifactError, UnknownComponentError
+from gankit.sampling import GeneratorSampler
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -71,7 +72,7 @@ class ArtifactInfo:
         return self.raw.get("class_names")
 
 
-class LoadedGenerator(nn.Module):
+class LoadedGenerator(GeneratorSampler):
     """A generator rebuilt from an artifact, ready to sample.
 
     Call it like the plugin's generator, ``G(z, labels=None)``, or use
@@ -80,73 +81,13 @@ class LoadedGenerator(nn.Module):
     """
 
     def __init__(self, generator: nn.Module, info: ArtifactInfo, source: str = "") -> None:
-        super().__init__()
-        self.generator = generator
+        super().__init__(generator, info.latent_dim, info.num_classes)
         self.info = info
         self.source = source
-        self.latent_dim = info.latent_dim
-        self.num_classes = info.num_classes
         self.data_shape = info.data_shape
         self.value_range = info.value_range
         self.config = info.raw
         self.eval()
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Run the generator on latents ``z`` (and labels for conditional models)."""
-        return self.generator(z, labels=labels)
-
-    def check_labels(self, labels: Any, n: int | None = None) -> torch.Tensor | None:
-        """Validate labels for this model; returns an int64 tensor or None.
-
-        An unconditional model given labels, a label outside ``[0, num_classes)``,
-        or a label count other than ``n`` is an error naming the bad value.
-        """
-        if labels is None:
-            return None
-        t = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-        if self.num_classes <= 0:
-            raise ArtifactError(
-                "this generator is unconditional (num_classes = 0): do not pass labels"
-            )
-        bad = t[(t < 0) | (t >= self.num_classes)]
-        if bad.numel():
-            raise ArtifactError(
-                f"label {int(bad[0])} is outside this generator's classes 0..{self.num_classes - 1}"
-            )
-        if n is not None and t.numel() != n:
-            raise ArtifactError(
-                f"got {t.numel()} labels for {n} samples; pass one label per sample"
-            )
-        return t
-
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        seed: int | None = None,
-        labels: Any = None,
-        device: str | torch.device | None = None,
-    ) -> torch.Tensor:
-        """Draw ``n`` samples (images in ``[-1, 1]``, ``[n, C, H, W]``; points ``[n, 2]``).
-
-        ``seed`` makes the latents reproducible. A conditional model given no
-        labels cycles through its classes (0, 1, ..., K-1, 0, ...).
-        """
-        if n <= 0:
-            raise ArtifactError(f"n must be a positive number of samples, got {n}")
-        device = torch.device(device) if device is not None else _module_device(self)
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.latent_dim, generator=gen).to(device)
-        lab = self.check_labels(labels, n)
-        if lab is None and self.num_classes > 0:
-            lab = torch.arange(n) % self.num_classes
-        return self(z, lab.to(device) if lab is not None else None)
-
-
-def _module_device(module: nn.Module) -> torch.device:
-    for p in module.parameters():
-        return p.device
-    return torch.device("cpu")
 
 
 def read_info(directory: Path) -> ArtifactInfo:

@@ -141,11 +141,17 @@ class Dataset(Component):
     kind: ClassVar[str] = "dataset"
     factory: Callable[[Any], Any] | None = None
     default_steps: int = 2000
+    #: metrics the trainer computes for this data unless the user picks others
+    default_metrics: tuple[str, ...] = ()
 
 
 @dataclass
 class Metric(Component):
-    """A metric; ``factory(config)`` returns an object with ``compute(generator, data) -> dict``."""
+    """A metric; ``factory(config)`` returns an object with
+    ``compute(generator, data) -> dict[str, float]``, where ``generator`` is a
+    :class:`gankit.sampling.GeneratorSampler` (it has ``sample(n, seed, labels)``)
+    and ``data`` the :class:`gankit.data.TensorData` to compare against.
+    """
 
     kind: ClassVar[str] = "metric"
     factory: Callable[[Any], Any] | None = None

@@ -52,7 +52,9 @@ def describe(config_cls: type) -> list[FieldInfo]:
             default = f.default_factory()
         else:
             default = None
-        out.append(FieldInfo(f.name, _type_name(hints[f.name]), default, f.metadata.get("help", "")))
+        out.append(
+            FieldInfo(f.name, _type_name(hints[f.name]), default, f.metadata.get("help", ""))
+        )
     return out
 
 
@@ -73,8 +75,13 @@ def check_keys(config_cls: type, keys: Iterable[str], where: str) -> None:
             )
 
 
-def build(config_cls: type, values: Mapping[str, Any] | None = None, *, base: Any = None,
-          where: str = "config") -> Any:
+def build(
+    config_cls: type,
+    values: Mapping[str, Any] | None = None,
+    *,
+    base: Any = None,
+    where: str = "config",
+) -> Any:
     """Build a ``config_cls`` instance from ``values`` on top of ``base`` (or the defaults).
 
     Values are validated and converted by pydantic against the dataclass's type

@@ -36,3 +36,7 @@ class ArtifactError(GankitError):
 
 class DataNotFoundError(GankitError, FileNotFoundError):
     """A dataset's files are missing; the message says where it looked and how to get them."""
+
+
+class ExportError(GankitError):
+    """A generator could not be exported, or the exported model does not match PyTorch."""

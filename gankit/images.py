@@ -22,16 +22,21 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2) 
         raise ValueError(f"expected images [B, C, H, W], got shape {tuple(images.shape)}")
     n = images.shape[0]
     nrow = nrow or max(1, int(np.ceil(np.sqrt(n))))
-    grid = make_grid(images.detach().float().cpu().clamp(-1, 1), nrow=nrow, padding=padding,
-                     pad_value=-1.0)
+    grid = make_grid(
+        images.detach().float().cpu().clamp(-1, 1), nrow=nrow, padding=padding, pad_value=-1.0
+    )
     arr = to_uint8(grid.unsqueeze(0))[0]
     if arr.shape[2] == 1:
         return Image.fromarray(arr[:, :, 0], mode="L")
     return Image.fromarray(arr, mode="RGB")
 
 
-def scatter_image(points: torch.Tensor, value_range: tuple[float, float], size: int = 384,
-                  centers: torch.Tensor | None = None) -> Image.Image:
+def scatter_image(
+    points: torch.Tensor,
+    value_range: tuple[float, float],
+    size: int = 384,
+    centers: torch.Tensor | None = None,
+) -> Image.Image:
     """Draw 2-D points as a scatter plot (mode centres, if given, as red crosses).
 
     Written with PIL rather than matplotlib so a training run needs no plotting
@@ -58,9 +63,14 @@ def scatter_image(points: torch.Tensor, value_range: tuple[float, float], size: 
     return img
 
 
-def save_samples_image(samples: torch.Tensor, path: str | Path, *, nrow: int | None = None,
-                       value_range: tuple[float, float] = (-1.0, 1.0),
-                       centers: torch.Tensor | None = None) -> Path:
+def save_samples_image(
+    samples: torch.Tensor,
+    path: str | Path,
+    *,
+    nrow: int | None = None,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+    centers: torch.Tensor | None = None,
+) -> Path:
     """Save samples as a PNG: a grid for images, a scatter plot for 2-D points."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

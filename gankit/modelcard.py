@@ -12,9 +12,16 @@ def _yaml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def model_card(arch: str, dataset: str, arch_config: Any, steps: int, train_config: Any,
-               metrics: dict[str, Any], num_classes: int = 0,
-               license: str = "apache-2.0") -> str:
+def model_card(
+    arch: str,
+    dataset: str,
+    arch_config: Any,
+    steps: int,
+    train_config: Any,
+    metrics: dict[str, Any],
+    num_classes: int = 0,
+    license: str = "apache-2.0",
+) -> str:
     """Render the model card of a generator artifact.
 
     The front matter carries ``library_name: gankit``, tags, the dataset, the
@@ -44,8 +51,7 @@ def model_card(arch: str, dataset: str, arch_config: Any, steps: int, train_conf
     body = [
         f"# {arch} trained on {dataset}",
         "",
-        f"A `{arch}` generator trained with gankit {__version__} for {steps} steps on "
-        f"`{dataset}`.",
+        f"A `{arch}` generator trained with gankit {__version__} for {steps} steps on `{dataset}`.",
         "",
         "![samples](samples.png)",
         "",

@@ -14,11 +14,14 @@ def get_component(kind: str, name: str) -> Component:
     return get_manager().get(kind, name)
 
 
-def make_config(component: Component, overrides: dict[str, Any] | None = None,
-                base: Any = None) -> Any:
+def make_config(
+    component: Component, overrides: dict[str, Any] | None = None, base: Any = None
+) -> Any:
     """Build ``component``'s config dataclass from overrides, validating every key."""
     return config_mod.build(
-        component.config, overrides or {}, base=base,
+        component.config,
+        overrides or {},
+        base=base,
         where=f"{component.kind} {component.name!r} config",
     )
 

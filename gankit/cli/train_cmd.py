@@ -78,7 +78,7 @@ def train_command(
     typer.echo(f"trained {trainer.step} steps; artifact written to {artifact}")
 
 
-def _artifact_path(path: str) -> str:
+def artifact_path(path: str) -> str:
     """Accept a run directory for its artifact as well as the artifact itself."""
     p = Path(path)
     if (p / "artifact" / "config.json").exists():
@@ -124,7 +124,7 @@ def sample_command(
     import gankit
     from gankit.images import save_samples_image
 
-    g = gankit.load_generator(_artifact_path(artifact))
+    g = gankit.load_generator(artifact_path(artifact))
     label_list = _parse_labels(labels)
     nrow = None
     if per_class is not None:
@@ -195,7 +195,7 @@ def interpolate_command(
 
     if steps < 2:
         raise GankitError(f"--steps must be at least 2, got {steps}")
-    g = gankit.load_generator(_artifact_path(artifact))
+    g = gankit.load_generator(artifact_path(artifact))
     gen = torch.Generator().manual_seed(seed)
     a = torch.randn(rows, g.latent_dim, generator=gen)
     b = torch.randn(rows, g.latent_dim, generator=gen)

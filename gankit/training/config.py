@@ -52,6 +52,9 @@ class TrainConfig:
     sample_every / checkpoint_every / log_every: intervals in steps.
     keep_checkpoints: how many checkpoints to keep. grid_size: images in a sample grid.
     progress: show a progress bar.
+    metrics: metric components computed during training and for the artifact
+    (default: the dataset's own, e.g. mixture-modes for ring8/grid25).
+    metrics_every: compute them every this many steps (0: only at the end).
     """
 
     steps: int = 0
@@ -76,6 +79,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     grid_size: int = 64
     progress: bool = True
+    metrics: tuple[str, ...] = ()
+    metrics_every: int = 1000
 
     def __post_init__(self) -> None:
         if self.amp not in ("none", "bf16", "fp16"):
@@ -192,6 +197,7 @@ def resolve(
 
     train_values: dict[str, Any] = config_mod.to_dict(arch.recipe)
     train_values["steps"] = getattr(data, "default_steps", 2000)
+    train_values["metrics"] = getattr(data, "default_metrics", ())
     train_values.update(file_values.get("train", {}))
     train_values.update(split["train"])
     if steps is not None:
@@ -217,6 +223,8 @@ def resolve(
                 f"options given for regularizer {name!r}, which is not in "
                 f"regularizers={list(train.regularizers)}; add it there"
             )
+    for name in train.metrics:
+        get_component("metric", name)
     for name in train.regularizers:
         comp = get_component("regularizer", name)
         values = {**file_regs.get(name, {}), **split["regularizers"].get(name, {})}

@@ -40,6 +40,7 @@ from gankit.modelcard import model_card
 from gankit.plugins import PluginManager, get_manager
 from gankit.registry import get_architecture, get_component, make_config
 from gankit.regularizers import Regularizer, StepContext
+from gankit.sampling import GeneratorSampler
 from gankit.training import checkpoint as ckpt
 from gankit.training.config import RunSpec, spec_from_json
 from gankit.training.ema import EMA, refresh_batchnorm
@@ -60,6 +61,10 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def _build(component: Any) -> Any:
+    return component.factory(make_config(component, {}))
 
 
 def _flat(logits: torch.Tensor) -> torch.Tensor:
@@ -113,6 +118,7 @@ class Trainer:
         use_scaler = self.cfg.amp == "fp16"
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+        self.metrics = [(name, _build(get_component("metric", name))) for name in self.cfg.metrics]
         self.sampler = EpochSampler(len(self.data), self.cfg.batch_size, self.cfg.seed)
         self.noise = torch.Generator(device="cpu").manual_seed(self.cfg.seed + 1)
         self.samples = self.data.samples
@@ -327,6 +333,19 @@ class Trainer:
             centers=self.data.mode_centers,
         )
 
+    def compute_metrics(self) -> dict[str, float]:
+        """Run the configured metrics on the sampling model; keys are ``metric/value``."""
+        if not self.metrics:
+            return {}
+        sampler = GeneratorSampler(
+            self.sampling_model(), self.arch_config.latent_dim, self.arch_config.num_classes
+        )
+        out: dict[str, float] = {}
+        for name, metric in self.metrics:
+            for key, value in metric.compute(sampler, self.data).items():
+                out[f"{name}/{key}"] = float(value)
+        return out
+
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Everything needed to continue exactly: tensors and JSON scalars."""
         tensors: dict[str, torch.Tensor] = {}
@@ -388,7 +407,20 @@ class Trainer:
         self.phase = meta.get("phase", "")
 
     def write_artifact(self, metrics: dict[str, Any] | None = None) -> Path:
-        """Write the generator artifact to ``RUN_DIR/artifact``."""
+        """Write the generator artifact to ``RUN_DIR/artifact``.
+
+        ``metrics`` (default: the configured metrics, computed now) go into
+        config.json and the model card with how they were measured.
+        """
+        if metrics is None:
+            metrics = {
+                key: {
+                    "value": value,
+                    "step": self.step,
+                    "measured_by": f"gankit trainer, metric {key.split('/')[0]} defaults",
+                }
+                for key, value in self.compute_metrics().items()
+            }
         grid = self.save_grid("final")
         model = self.sampling_model()
         extra: dict[str, Any] = {
@@ -470,7 +502,11 @@ class Trainer:
                 self.manager.hook.gankit_on_step_end(trainer=self, step=self.step, logs=logs)
                 self.step += 1
                 last = self.step == total
-                if self.step % self.cfg.log_every == 0 or last:
+                every = self.cfg.metrics_every
+                metric_step = bool(self.metrics) and every > 0 and self.step % every == 0
+                if metric_step:
+                    logs.update(self.compute_metrics())
+                if self.step % self.cfg.log_every == 0 or last or metric_step:
                     record: dict[str, Any] = {
                         "step": self.step,
                         "images_seen": self.images_seen,

@@ -54,6 +54,7 @@ def gankit_register_datasets(register: Register) -> None:
             config=MixtureConfig,
             factory=make_ring8,
             default_steps=RING8_STEPS,
+            default_metrics=("mixture-modes",),
         )
     )
     register(
@@ -63,5 +64,6 @@ def gankit_register_datasets(register: Register) -> None:
             config=MixtureConfig,
             factory=make_grid25,
             default_steps=GRID25_STEPS,
+            default_metrics=("mixture-modes",),
         )
     )

@@ -7,17 +7,15 @@ output), LeakyReLU(0.2) in D, weights drawn from N(0, 0.02).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from gankit.blocks import check_image_shape, downsampling_stack, init_dcgan, upsampling_stack
+from gankit.blocks import widths as level_widths
 from gankit.components import ArchConfig
-from gankit.errors import ConfigError
 from gankit.layers import MinibatchStdDev
-
-MIN_SIZE, MAX_SIZE = 16, 256
 
 
 @dataclass
@@ -26,8 +24,8 @@ class DCGANConfig(ArchConfig):
 
     latent_dim: size of z. data_shape: (channels, size, size), channels 1 or 3,
     size a power of two from 16 to 256 (pad or resize 28x28 data to 32).
-    g_width / d_width: channels of the widest-resolution layer (ngf / ndf in
-    the paper's code); deeper layers double it, up to 8x.
+    g_width / d_width: channels of the highest-resolution layer (ngf / ndf in
+    the paper's code); lower resolutions double it, up to 8x.
     minibatch_std: add a minibatch standard-deviation channel before D's last layer.
     """
 
@@ -39,39 +37,9 @@ class DCGANConfig(ArchConfig):
     minibatch_std: bool = False
 
 
-def check_shape(cfg: DCGANConfig) -> tuple[int, int]:
-    """Return (channels, size), or raise a ConfigError explaining the supported shapes."""
-    shape = tuple(cfg.data_shape)
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise ConfigError(
-            f"dcgan needs square images (channels, size, size); got data_shape {shape}"
-        )
-    channels, size = shape[0], shape[1]
-    if channels not in (1, 3):
-        raise ConfigError(f"dcgan supports 1 or 3 channels, got {channels}")
-    if size < MIN_SIZE or size > MAX_SIZE or size & (size - 1):
-        raise ConfigError(
-            f"dcgan needs a power-of-two size from {MIN_SIZE} to {MAX_SIZE}, got {size}; "
-            f"pad or resize the data (e.g. data.pad_to_32=true or data.size=32)"
-        )
-    return channels, size
-
-
-def init_weights(module: nn.Module) -> None:
-    """DCGAN initialisation: conv weights N(0, 0.02), batch-norm scale N(1, 0.02)."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
-
-
-def _widths(base: int, levels: int) -> list[int]:
-    """Channel widths from the 4x4 level (widest) to the last level before the output."""
-    return [base * min(2 ** (levels - 1 - i), 8) for i in range(levels)]
+def _no_labels(labels: torch.Tensor | None) -> None:
+    if labels is not None:
+        raise ValueError("dcgan is unconditional: labels must be None (use cgan)")
 
 
 class DCGANGenerator(nn.Module):
@@ -79,29 +47,14 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, cfg: DCGANConfig) -> None:
         super().__init__()
-        channels, size = check_shape(cfg)
+        channels, size = check_image_shape(cfg.data_shape, "dcgan")
         self.latent_dim = cfg.latent_dim
-        levels = int(math.log2(size)) - 2  # 4x4 -> size takes `levels` doublings
-        widths = _widths(cfg.g_width, levels)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(cfg.latent_dim, widths[0], 4, 1, 0, bias=False),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(True),
-        ]
-        for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [
-                nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(w_out),
-                nn.ReLU(True),
-            ]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
-        init_weights(self)
+        self.net = upsampling_stack(cfg.latent_dim, channels, size, cfg.g_width)
+        init_dcgan(self)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Generate images; DCGAN is unconditional, so ``labels`` must be None."""
-        if labels is not None:
-            raise ValueError("dcgan is unconditional: labels must be None (use cgan)")
+        _no_labels(labels)
         return self.net(z.reshape(z.shape[0], self.latent_dim, 1, 1))
 
 
@@ -110,29 +63,17 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self, cfg: DCGANConfig) -> None:
         super().__init__()
-        channels, size = check_shape(cfg)
-        levels = int(math.log2(size)) - 2
-        widths = list(reversed(_widths(cfg.d_width, levels)))  # narrow -> wide
-        layers: list[nn.Module] = [
-            nn.Conv2d(channels, widths[0], 4, 2, 1),
-            nn.LeakyReLU(0.2, True),
-        ]
-        for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [
-                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(w_out),
-                nn.LeakyReLU(0.2, True),
-            ]
-        last = widths[-1]
+        channels, size = check_image_shape(cfg.data_shape, "dcgan")
+        last = level_widths(cfg.d_width, size)[0]
+        layers: list[nn.Module] = [downsampling_stack(channels, size, cfg.d_width, "batch")]
         if cfg.minibatch_std:
             layers.append(MinibatchStdDev())
             last += 1
         layers.append(nn.Conv2d(last, 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
-        init_weights(self)
+        init_dcgan(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Score images; returns one logit per image."""
-        if labels is not None:
-            raise ValueError("dcgan is unconditional: labels must be None (use cgan)")
+        _no_labels(labels)
         return self.net(x).reshape(x.shape[0])

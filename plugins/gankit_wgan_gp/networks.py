@@ -1,0 +1,106 @@
+"""WGAN-GP networks (Gulrajani et al., 2017).
+
+The critic has no batch norm (it would make the gradient penalty depend on the
+other samples in the batch): layer norm or no normalization. Images use
+DCGAN-style convolutional stacks; 1-D data such as the 2-D Gaussian mixtures
+uses multilayer perceptrons. The form follows ``data_shape``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gankit.blocks import (
+    check_image_shape,
+    downsampling_stack,
+    init_dcgan,
+    mlp,
+    upsampling_stack,
+)
+from gankit.blocks import widths as level_widths
+from gankit.components import ArchConfig
+from gankit.errors import ConfigError
+
+
+@dataclass
+class WGANGPConfig(ArchConfig):
+    """WGAN-GP options.
+
+    data_shape: (C, S, S) images use the convolutional form; (D,) vectors the MLP form.
+    g_width / d_width: convolutional widths (as DCGAN). critic_norm: "layer" or "none".
+    mlp_hidden / mlp_layers: width and depth of the MLP form (G uses batch norm).
+    """
+
+    latent_dim: int = 128
+    data_shape: tuple[int, ...] = (1, 32, 32)
+    num_classes: int = 0
+    g_width: int = 64
+    d_width: int = 64
+    critic_norm: str = "layer"
+    mlp_hidden: int = 512
+    mlp_layers: int = 3
+
+
+def is_vector(cfg: WGANGPConfig) -> bool:
+    """True when the data are vectors (MLP form)."""
+    return len(tuple(cfg.data_shape)) == 1
+
+
+def _no_labels(labels: torch.Tensor | None) -> None:
+    if labels is not None:
+        raise ValueError("wgan-gp is unconditional: labels must be None (use cgan)")
+
+
+class WGANGPGenerator(nn.Module):
+    """z [B, latent_dim] -> images [B, C, S, S] in [-1, 1], or vectors [B, D]."""
+
+    def __init__(self, cfg: WGANGPConfig) -> None:
+        super().__init__()
+        self.latent_dim = cfg.latent_dim
+        self.vector = is_vector(cfg)
+        if self.vector:
+            self.net: nn.Module = mlp(
+                cfg.latent_dim, int(cfg.data_shape[0]), cfg.mlp_hidden, cfg.mlp_layers, norm=True
+            )
+        else:
+            channels, size = check_image_shape(cfg.data_shape, "wgan-gp")
+            self.net = upsampling_stack(cfg.latent_dim, channels, size, cfg.g_width)
+            init_dcgan(self)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Generate samples; unconditional, so ``labels`` must be None."""
+        _no_labels(labels)
+        if self.vector:
+            return self.net(z)
+        return self.net(z.reshape(z.shape[0], self.latent_dim, 1, 1))
+
+
+class WGANGPCritic(nn.Module):
+    """samples -> critic scores [B] (no batch norm)."""
+
+    def __init__(self, cfg: WGANGPConfig) -> None:
+        super().__init__()
+        if cfg.critic_norm not in ("layer", "none"):
+            raise ConfigError(
+                f"wgan-gp critic_norm must be 'layer' or 'none' (batch norm breaks the "
+                f"gradient penalty), got {cfg.critic_norm!r}"
+            )
+        self.vector = is_vector(cfg)
+        if self.vector:
+            self.net: nn.Module = mlp(int(cfg.data_shape[0]), 1, cfg.mlp_hidden, cfg.mlp_layers)
+        else:
+            channels, size = check_image_shape(cfg.data_shape, "wgan-gp")
+            last = level_widths(cfg.d_width, size)[0]
+            self.net = nn.Sequential(
+                downsampling_stack(channels, size, cfg.d_width, cfg.critic_norm),
+                nn.Conv2d(last, 1, 4, 1, 0),
+            )
+            init_dcgan(self)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Score samples; one value per sample."""
+        _no_labels(labels)
+        return self.net(x).reshape(x.shape[0])
