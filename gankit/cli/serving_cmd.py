@@ -1,0 +1,128 @@
+"""``gankit export`` and ``gankit serve``.
+
+onnx, onnxruntime, starlette and uvicorn are imported inside the commands, so
+``gankit --help`` works without the ``onnx``/``serve`` extras; a missing extra
+is reported with the ``pip install`` line that fixes it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gankit.cli.app import app
+from gankit.errors import GankitError
+
+EXTRA_MODULES = {
+    "onnx": ("onnx", "onnxscript", "onnxruntime"),
+    "serve": ("onnxruntime", "starlette", "uvicorn", "prometheus_client"),
+}
+
+
+def require_extra(extra: str) -> None:
+    """Raise a :class:`GankitError` naming the install command if an extra is missing."""
+    for module in EXTRA_MODULES[extra]:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise GankitError(
+                f"this command needs the {extra!r} extra ({module} is missing: {exc}); "
+                f"install it with: pip install 'gankit[{extra}]'"
+            ) from None
+
+
+def parse_batch(text: str) -> str | int:
+    """``dynamic`` or a positive integer, as given to ``--batch``."""
+    if text == "dynamic":
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise GankitError(f"--batch must be 'dynamic' or a positive integer, got {text!r}")
+
+
+@app.command("export")
+def export_command(
+    artifact: Annotated[str, typer.Argument(help="Artifact directory or zoo name.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file.")] = Path("generator.onnx"),
+    fmt: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 18,
+    fp16: Annotated[bool, typer.Option("--fp16", help="float16 weights, float32 I/O.")] = False,
+    uint8: Annotated[
+        bool, typer.Option("--uint8", help="Output uint8 [B, H, W, C] images.")
+    ] = False,
+    batch: Annotated[
+        str, typer.Option("--batch", help="'dynamic' or a fixed batch size.")
+    ] = "dynamic",
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Skip the onnxruntime parity check.")
+    ] = False,
+) -> None:
+    """Export a generator artifact to a self-describing ONNX file, checked against PyTorch."""
+    if fmt.lower() != "onnx":
+        raise GankitError(f"unsupported --format {fmt!r}; the only export format is onnx")
+    batch_value = parse_batch(batch)
+    require_extra("onnx")
+    from gankit.export import export_onnx
+
+    path = export_onnx(
+        artifact, out, opset=opset, fp16=fp16, uint8=uint8, batch=batch_value, verify=not no_verify
+    )
+    checked = "" if no_verify else ", matches PyTorch"
+    typer.echo(
+        f"wrote {path} (opset {opset}, {'fp16' if fp16 else 'fp32'}, "
+        f"{'uint8' if uint8 else 'float'} output, batch {batch_value}{checked})"
+    )
+
+
+@app.command("serve")
+def serve_command(
+    model: Annotated[Path, typer.Argument(help="ONNX file written by `gankit export`.")],
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to bind.")] = 8000,
+    max_batch: Annotated[
+        int, typer.Option("--max-batch", help="Most images per onnxruntime run.")
+    ] = 64,
+    max_wait_ms: Annotated[
+        float, typer.Option("--max-wait-ms", help="How long a request waits to be batched.")
+    ] = 5.0,
+    max_n: Annotated[int, typer.Option("--max-n", help="Most samples per request.")] = 256,
+    max_body_kb: Annotated[
+        int, typer.Option("--max-body-kb", help="Largest request body accepted (KiB).")
+    ] = 64,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or tensorrt.")] = "auto",
+    graceful_timeout: Annotated[
+        int,
+        typer.Option("--graceful-timeout", help="Seconds to finish requests on shutdown."),
+    ] = 30,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve an exported generator over HTTP (POST /v1/samples; /healthz, /readyz, /metrics)."""
+    for name, value in (
+        ("--max-batch", max_batch),
+        ("--max-n", max_n),
+        ("--max-body-kb", max_body_kb),
+    ):
+        if value < 1:
+            raise GankitError(f"{name} must be a positive integer, got {value}")
+    if max_wait_ms < 0:
+        raise GankitError(f"--max-wait-ms must be >= 0, got {max_wait_ms}")
+    if not model.is_file():
+        raise GankitError(
+            f"ONNX model {str(model)!r} does not exist; create one with "
+            "`gankit export ARTIFACT --format onnx --out generator.onnx`"
+        )
+    require_extra("serve")
+    from gankit.serving.schemas import Limits
+    from gankit.serving.server import ServerConfig, run_server
+
+    config = ServerConfig(
+        model_path=model,
+        device=device,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        limits=Limits(max_n=max_n, max_body_bytes=max_body_kb * 1024),
+    )
+    run_server(config, host=host, port=port, log_level=log_level, graceful_timeout=graceful_timeout)

@@ -1,0 +1,429 @@
+"""ONNX export: parity with PyTorch for every registered architecture, fp16, uint8, metadata."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from gankit import hookimpl  # noqa: E402
+from gankit.artifacts import ArtifactInfo, LoadedGenerator, load_generator, save_artifact  # noqa: E402
+from gankit.components import ArchConfig, Architecture  # noqa: E402
+from gankit.errors import ExportError, GankitError  # noqa: E402
+from gankit.export import export_onnx  # noqa: E402
+from gankit.export.metadata import parse_metadata  # noqa: E402
+from gankit.images import to_uint8  # noqa: E402
+from gankit.plugins import get_manager  # noqa: E402
+from gankit.registry import make_config  # noqa: E402
+
+# -- tiny architectures registered by this test (until the built-ins land) ----------------
+
+
+@dataclass
+class TinyConfig(ArchConfig):
+    """Config of the tiny test generators."""
+
+    width: int = 16
+
+
+class TinyConvG(nn.Module):
+    """ConvTranspose + BatchNorm + tanh; an embedding scales z when conditional."""
+
+    def __init__(self, cfg: TinyConfig) -> None:
+        super().__init__()
+        c, h, _ = cfg.data_shape
+        self.embed = nn.Embedding(cfg.num_classes, cfg.latent_dim) if cfg.num_classes else None
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(cfg.latent_dim, cfg.width, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(cfg.width),
+            nn.ReLU(),
+        ]
+        size = 4
+        while size < h:
+            layers += [
+                nn.ConvTranspose2d(cfg.width, cfg.width, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(cfg.width),
+                nn.ReLU(),
+            ]
+            size *= 2
+        layers += [nn.Conv2d(cfg.width, c, 3, 1, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            assert labels is not None
+            z = z * self.embed(labels)
+        return self.net(z[:, :, None, None])
+
+
+class TinyD(nn.Module):
+    """Unused discriminator (the registry wants one)."""
+
+    def __init__(self, cfg: TinyConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(int(np.prod(cfg.data_shape)), 1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+class TinyPlugin:
+    """Registers ``tiny-bn`` (unconditional) and ``tiny-cond`` (label embedding)."""
+
+    @hookimpl
+    def gankit_register_architectures(self, register: Any) -> None:
+        for name, labels in (("tiny-bn", False), ("tiny-cond", True)):
+            register(
+                Architecture(
+                    name=name,
+                    description="test: convT + BN (+ label embedding)",
+                    config=TinyConfig,
+                    generator=TinyConvG,
+                    discriminator=TinyD,
+                    needs_labels=labels,
+                )
+            )
+
+
+def _archs() -> list[Architecture]:
+    """Every registered architecture; the tiny ones only while no built-in covers their kind."""
+    manager = get_manager()
+    if not any(p.name == "test-export-tiny" for p in manager.plugins()):
+        manager.register_plugin(TinyPlugin(), name="test-export-tiny")
+    archs = [a for a in manager.components("architecture") if isinstance(a, Architecture)]
+    others = [a for a in archs if a.plugin != "test-export-tiny"]
+    has_cond = any(a.needs_labels for a in others)
+    has_uncond = any(not a.needs_labels and a.default_config().data_shape[1:] for a in others)
+    return [
+        a
+        for a in archs
+        if a.plugin != "test-export-tiny"
+        or (a.needs_labels and not has_cond)
+        or (not a.needs_labels and not has_uncond)
+    ]
+
+
+ARCHS = _archs()
+
+
+def _candidate_configs(arch: Architecture) -> list[dict[str, Any]]:
+    default = arch.default_config()
+    classes = 10 if arch.needs_labels else 0
+    shapes = (
+        [tuple(default.data_shape)]
+        if len(default.data_shape) == 1
+        else [(1, 16, 16), (3, 32, 32), tuple(default.data_shape)]
+    )
+    return [
+        {"latent_dim": latent, "data_shape": shape, "num_classes": classes}
+        for shape in shapes
+        for latent in (16, default.latent_dim)
+    ]
+
+
+def _randomize_buffers(module: nn.Module) -> None:
+    """Non-trivial BatchNorm statistics, so folding them into convs is checked."""
+    gen = torch.Generator().manual_seed(1)
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.2)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+
+
+def _build_artifact(arch: Architecture, out: Path) -> LoadedGenerator:
+    """Save an untrained small generator of ``arch`` as an artifact and load it back."""
+    errors = []
+    for overrides in _candidate_configs(arch):
+        try:
+            cfg = make_config(arch, overrides)
+            if arch.adapt is not None:
+                cfg = arch.adapt(cfg, tuple(overrides["data_shape"]), overrides["num_classes"])
+            g = arch.generator(cfg).eval()  # type: ignore[misc]
+            z = torch.randn(2, cfg.latent_dim)
+            labels = torch.arange(2) if cfg.num_classes else None
+            with torch.no_grad():
+                g(z, labels=labels)
+        except Exception as exc:  # noqa: BLE001 - try the next small config
+            errors.append(f"{overrides}: {exc}")
+            continue
+        with torch.no_grad():
+            _randomize_buffers(g)
+        save_artifact(out, architecture=arch, arch_config=cfg, state_dict=g.state_dict())
+        return load_generator(out)
+    pytest.fail(f"no small config builds architecture {arch.name}: {errors}")
+
+
+@pytest.fixture(scope="module", params=ARCHS, ids=[a.name for a in ARCHS])
+def artifact(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An artifact directory of each registered architecture (small, untrained)."""
+    arch = request.param
+    out = tmp_path_factory.mktemp("artifacts") / arch.name
+    _build_artifact(arch, out)
+    return out
+
+
+def _feeds(gen: LoadedGenerator, n: int, seed: int = 3) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {"z": rng.standard_normal((n, gen.latent_dim), dtype=np.float32)}
+    if gen.num_classes:
+        feeds["labels"] = rng.integers(0, gen.num_classes, n).astype(np.int64)
+    return feeds
+
+
+def _torch(gen: LoadedGenerator, feeds: dict[str, np.ndarray]) -> torch.Tensor:
+    labels = torch.from_numpy(feeds["labels"]) if "labels" in feeds else None
+    with torch.no_grad():
+        return gen(torch.from_numpy(feeds["z"]), labels)
+
+
+def _session(path: Path) -> Any:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+# -- parity ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fp32_onnx(artifact: Path) -> Path:
+    """The default export (fp32, float output, dynamic batch) of ``artifact``."""
+    return export_onnx(artifact, artifact.parent / f"{artifact.name}.onnx")
+
+
+def test_fp32_dynamic_batch_parity(artifact: Path, fp32_onnx: Path) -> None:
+    gen = load_generator(artifact)
+    path = fp32_onnx
+    sess = _session(path)
+    assert [i.name for i in sess.get_inputs()] == (["z", "labels"] if gen.num_classes else ["z"])
+    assert sess.get_inputs()[0].type == "tensor(float)"
+    assert not isinstance(sess.get_inputs()[0].shape[0], int)  # dynamic batch
+    if gen.num_classes:
+        assert sess.get_inputs()[1].type == "tensor(int64)"
+    assert [o.name for o in sess.get_outputs()] == ["images"]
+    for n in (1, 7, 64):
+        feeds = _feeds(gen, n)
+        got = sess.run(None, feeds)[0]
+        want = _torch(gen, feeds).numpy()
+        assert got.dtype == np.float32 and got.shape == want.shape == (n, *gen.data_shape)
+        assert np.abs(got - want).max() <= 1e-4
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        if node.op_type == "BatchNormalization":
+            assert all(a.i == 0 for a in node.attribute if a.name == "training_mode")
+
+
+def test_fixed_batch_export(artifact: Path, tmp_path: Path) -> None:
+    gen = load_generator(artifact)
+    path = export_onnx(gen, tmp_path / "g5.onnx", batch=5)
+    sess = _session(path)
+    assert sess.get_inputs()[0].shape[0] == 5
+    feeds = _feeds(gen, 5)
+    assert np.abs(sess.run(None, feeds)[0] - _torch(gen, feeds).numpy()).max() <= 1e-4
+    assert parse_metadata(sess.get_modelmeta().custom_metadata_map).batch == 5
+
+
+def test_fp16_parity_and_float32_io(artifact: Path, tmp_path: Path) -> None:
+    gen = load_generator(artifact)
+    path = export_onnx(gen, tmp_path / "g16.onnx", fp16=True)
+    sess = _session(path)
+    assert sess.get_inputs()[0].type == "tensor(float)"
+    assert sess.get_outputs()[0].type == "tensor(float)"
+    for n in (1, 7, 64):
+        feeds = _feeds(gen, n, seed=n)
+        got = sess.run(None, feeds)[0]
+        assert not np.isnan(got).any()
+        assert np.abs(got - _torch(gen, feeds).numpy()).max() <= 2e-2
+    import onnx
+
+    model = onnx.load(str(path))
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    assert gen.training is False and all(not m.training for m in gen.modules())
+
+
+def test_uint8_output_matches_torch_conversion(artifact: Path, tmp_path: Path) -> None:
+    gen = load_generator(artifact)
+    if len(gen.data_shape) != 3:
+        pytest.skip("uint8 output is for image generators")
+    path = export_onnx(gen, tmp_path / "g8.onnx", uint8=True)
+    sess = _session(path)
+    feeds = _feeds(gen, 7)
+    got = sess.run(None, feeds)[0]
+    want = to_uint8(_torch(gen, feeds))
+    c, h, w = gen.data_shape
+    assert got.dtype == np.uint8 and got.shape == (7, h, w, c)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    meta = parse_metadata(sess.get_modelmeta().custom_metadata_map)
+    assert meta.output_format == "uint8"
+
+
+def test_metadata_round_trip(artifact: Path, fp32_onnx: Path) -> None:
+    gen = load_generator(artifact)
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(fp32_onnx)).metadata_props}
+    assert json.loads(props["gankit_config"]) == json.loads((artifact / "config.json").read_text())
+    assert props["latent_dim"] == str(gen.latent_dim)
+    assert props["num_classes"] == str(gen.num_classes)
+    assert props["output_format"] == "float"
+    assert props["gankit_version"]
+    meta = parse_metadata(_session(fp32_onnx).get_modelmeta().custom_metadata_map)
+    assert meta.data_shape == tuple(gen.data_shape) and meta.batch is None
+    assert meta.conditional == (gen.num_classes > 0)
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+class PythonValuesG(nn.Module):
+    """Not exportable: tensors become Python floats (the graph would be a constant)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 16)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        values = [math.tanh(v) for v in self.fc(z).flatten().tolist()]
+        return torch.tensor(values).reshape(-1, 1, 4, 4)
+
+
+class LoopG(nn.Module):
+    """Not exportable faithfully: a Python loop whose trip count depends on the data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 16)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.fc(z)
+        while x.abs().max() > 0.05:
+            x = x / 2
+        return torch.tanh(x * 10).reshape(-1, 1, 4, 4)
+
+
+class SvdG(nn.Module):
+    """Not exportable: an op (SVD) that neither ONNX exporter supports."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 16)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        u, _, _ = torch.linalg.svd(self.fc(z).reshape(-1, 4, 4))
+        return torch.tanh(u).reshape(-1, 1, 4, 4)
+
+
+def _loaded(module: nn.Module) -> LoadedGenerator:
+    info = ArtifactInfo(
+        "custom",
+        "",
+        "",
+        {},
+        16,
+        0,
+        (1, 4, 4),
+        (-1.0, 1.0),
+        {"format": "gankit-generator", "architecture": "custom"},
+    )
+    return LoadedGenerator(module, info)
+
+
+@pytest.mark.parametrize("module_cls", [PythonValuesG, LoopG, SvdG])
+def test_unexportable_module_is_named(module_cls: type[nn.Module], tmp_path: Path) -> None:
+    out = tmp_path / "bad.onnx"
+    with pytest.raises(ExportError, match=module_cls.__name__) as info:
+        export_onnx(_loaded(module_cls()), out)
+    assert isinstance(info.value, GankitError)
+    assert not out.exists()
+    assert not list(tmp_path.iterdir())  # no temp file left behind
+    if module_cls is SvdG:  # both exporters fail: their messages are included
+        assert "svd" in str(info.value) and "TorchScript" in str(info.value)
+
+
+def test_bad_options_are_user_errors(tmp_path: Path) -> None:
+    gen = _loaded(LoopG())
+    with pytest.raises(ExportError, match="batch"):
+        export_onnx(gen, tmp_path / "x.onnx", batch="big")
+    with pytest.raises(ExportError, match="batch"):
+        export_onnx(gen, tmp_path / "x.onnx", batch=0)
+    with pytest.raises(ExportError, match="opset"):
+        export_onnx(gen, tmp_path / "x.onnx", opset=3)
+    with pytest.raises(GankitError, match="does not exist"):
+        export_onnx(tmp_path / "missing", tmp_path / "x.onnx")
+
+
+class PixelNorm(nn.Module):
+    """Pixel norm as ProGAN has it: a reduction that overflows in float16 for large inputs."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-8)
+
+
+class NormG(nn.Module):
+    """Pixel norm and LayerNorm on large activations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 64)
+        self.pn = PixelNorm()
+        self.ln = nn.LayerNorm(64)
+        self.out = nn.Linear(64, 16)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.ln(self.pn(self.fc(z) * 300.0) * 300.0)
+        return torch.tanh(self.out(x)).reshape(-1, 1, 4, 4)
+
+
+def test_fp16_keeps_normalization_reductions_in_fp32(tmp_path: Path) -> None:
+    import onnx
+
+    path = export_onnx(_loaded(NormG()), tmp_path / "n16.onnx", fp16=True)
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = model.graph
+    types = {
+        v.name: v.type.tensor_type.elem_type
+        for v in [*graph.value_info, *graph.input, *graph.output]
+    }
+    reductions = [n for n in graph.node if n.op_type in ("Pow", "ReduceMean", "LayerNormalization")]
+    assert reductions
+    assert all(types[n.input[0]] == onnx.TensorProto.FLOAT for n in reductions)
+    gemm_inputs = [types.get(n.input[0]) for n in graph.node if n.op_type in ("Gemm", "MatMul")]
+    assert onnx.TensorProto.FLOAT16 in gemm_inputs  # the rest does run in float16
+
+
+def test_cli_export_and_its_errors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gankit.cli import app
+
+    art = tmp_path / "artifact"
+    _build_artifact(ARCHS[0], art)
+    out = tmp_path / "cli.onnx"
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["export", str(art), "--format", "onnx", "--out", str(out), "--batch", "3", "--uint8"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and out.is_file()
+    meta = parse_metadata(_session(out).get_modelmeta().custom_metadata_map)
+    assert meta.batch == 3 and meta.output_format == "uint8"
+    for args, match in [
+        (["export", str(art), "--format", "tflite"], "tflite"),
+        (["export", str(art), "--batch", "many"], "many"),
+        (["serve", str(tmp_path / "missing.onnx")], "gankit export"),
+        (["serve", str(out), "--device", "tpu"], "tpu"),
+        (["serve", str(out), "--max-batch", "0"], "--max-batch"),
+    ]:
+        result = runner.invoke(app, args)
+        assert isinstance(result.exception, GankitError), (args, result.output)
+        assert match in str(result.exception)
