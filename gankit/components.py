@@ -68,6 +68,9 @@ class Recipe:
     betas_g: tuple[float, float] = (0.5, 0.999)
     betas_d: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 64
+    #: options of the recipe's loss and regularizers (e.g. ``{"drift": 0.001}``)
+    loss_config: dict[str, Any] = field(default_factory=dict)
+    regularizer_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

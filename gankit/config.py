@@ -89,6 +89,12 @@ def build(
     """
     values = dict(values or {})
     check_keys(config_cls, values, where)
+    hints = typing.get_type_hints(config_cls)
+    for key, value in values.items():
+        # a single name given for a tuple/list field (`regularizers=r1`) is a one-item list
+        origin = typing.get_origin(hints[key])
+        if isinstance(value, str) and origin in (tuple, list):
+            values[key] = [value]
     merged = to_dict(base) if base is not None else {}
     merged.update(values)
     try:

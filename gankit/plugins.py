@@ -169,6 +169,7 @@ class PluginManager:
             return self._fail(name, module, version, source, exc, "register")
         collected: list[Component] = []
         try:
+            _check_hook_names(self.pm, plugin)
             for kind, hook_name in _REGISTER_HOOKS.items():
                 for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                     if impl.plugin_name != name:
@@ -197,6 +198,10 @@ class PluginManager:
                     f"plugin {plugin!r}: invalid {kind} name {component.name!r} "
                     f"(must be non-empty and must not contain {QUALIFIER!r})"
                 )
+            if any(c.kind == kind and c.name == component.name for c in into):
+                # two records of one name from one plugin could not be told apart,
+                # not even as NAME@PLUGIN
+                raise ValueError(f"plugin {plugin!r} registered {kind} {component.name!r} twice")
             component.plugin = plugin
             into.append(component)
 
@@ -272,6 +277,21 @@ class PluginManager:
             f"unknown {kind} {name!r}{hint} Known {kind}s: {listing}. "
             f"Install the plugin that provides it, or see `gankit list {kind}`.{broken}"
         )
+
+
+def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:
+    """Raise for a hookimpl that matches no hookspec: a misspelt hook is never called."""
+    unknown = sorted(
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or []
+        if not caller.has_spec()
+        and any(not i.optionalhook for i in caller.get_hookimpls() if i.plugin is plugin)
+    )
+    if unknown:
+        known = [n for n, f in vars(hookspecs).items() if hasattr(f, f"{hookspecs.PROJECT}_spec")]
+        hints = [m for n in unknown for m in difflib.get_close_matches(n, known, n=1)]
+        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+        raise ValueError(f"unknown hook {', '.join(unknown)}{hint} (see gankit/hookspecs.py)")
 
 
 def _check_kind(kind: str) -> None:

@@ -195,7 +195,10 @@ def resolve(
         )
     split = _split_overrides(dict(overrides or {}), arch, data.config)
 
-    train_values: dict[str, Any] = config_mod.to_dict(arch.recipe)
+    recipe = config_mod.to_dict(arch.recipe)
+    recipe_loss = recipe.pop("loss_config")
+    recipe_regs = recipe.pop("regularizer_configs")
+    train_values: dict[str, Any] = recipe
     train_values["steps"] = getattr(data, "default_steps", 2000)
     train_values["metrics"] = getattr(data, "default_metrics", ())
     train_values.update(file_values.get("train", {}))
@@ -213,6 +216,8 @@ def resolve(
 
     loss = get_component("loss", train.loss)
     loss_values = {**file_values.get("loss", {}), **split["loss"]}
+    if train.loss == arch.recipe.loss:
+        loss_values = {**recipe_loss, **loss_values}
     make_config(loss, loss_values)
 
     reg_values: dict[str, dict[str, Any]] = {}
@@ -227,7 +232,11 @@ def resolve(
         get_component("metric", name)
     for name in train.regularizers:
         comp = get_component("regularizer", name)
-        values = {**file_regs.get(name, {}), **split["regularizers"].get(name, {})}
+        values = {
+            **recipe_regs.get(name, {}),
+            **file_regs.get(name, {}),
+            **split["regularizers"].get(name, {}),
+        }
         make_config(comp, values)
         reg_values[name] = values
 

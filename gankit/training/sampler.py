@@ -34,6 +34,12 @@ class EpochSampler:
             self._perm = torch.randperm(self.num_samples, generator=gen)
         return self._perm
 
+    def set_batch_size(self, batch_size: int) -> None:
+        """Draw batches of a new size from the next call on (same permutation)."""
+        if not 0 < batch_size <= self.num_samples:
+            raise ValueError(f"batch_size must be in 1..{self.num_samples}, got {batch_size}")
+        self.batch_size = batch_size
+
     def next(self) -> tuple[torch.Tensor, bool]:
         """Return the next batch of indices and whether a new epoch began for it."""
         new_epoch = False

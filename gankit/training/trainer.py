@@ -22,6 +22,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,11 @@ class Trainer:
         self.step = 0
         self.images_seen = 0
         self.phase = ""
+        #: scalars plugins keep across checkpoints (e.g. a growth schedule's alpha)
+        self.state: dict[str, Any] = {}
+        #: set by plugins to transform each real batch (e.g. to the current resolution)
+        self.real_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.batch_size = spec.train.batch_size
         self._seed_everything(self.cfg.seed)
 
         self.arch: Architecture = get_architecture(spec.arch)
@@ -168,6 +174,33 @@ class Trainer:
         z = torch.randn(n, self.arch_config.latent_dim, generator=gen)
         return z, labels, nrow
 
+    # -- what plugins may change while training ----------------------------------------
+
+    def set_batch_size(self, batch_size: int) -> None:
+        """Change the batch size from the next batch on (e.g. per resolution)."""
+        self.batch_size = int(batch_size)
+        self.sampler.set_batch_size(self.batch_size)
+
+    def set_learning_rates(self, lr_g: float, lr_d: float) -> None:
+        """Set the Adam learning rates of G and D (optimizer state is kept)."""
+        for group in self.opt_g.param_groups:
+            group["lr"] = lr_g
+        for group in self.opt_d.param_groups:
+            group["lr"] = lr_d
+
+    def set_phase(self, phase: str) -> None:
+        """Enter a named training phase; fires ``gankit_on_phase_change`` when it changes."""
+        if phase != self.phase:
+            self.phase = phase
+            self.manager.hook.gankit_on_phase_change(trainer=self, phase=phase)
+
+    def modules(self) -> list[nn.Module]:
+        """G, D and the averaged G: the modules a plugin reconfigures together."""
+        mods = [self.G, self.D]
+        if self.ema is not None:
+            mods.append(self.ema.model)
+        return mods
+
     # -- one step ------------------------------------------------------------------
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -197,6 +230,8 @@ class Trainer:
         if new_epoch:
             self.manager.hook.gankit_on_epoch_end(trainer=self, epoch=self.sampler.epoch - 1)
         real = self.samples[idx].to(self.device, non_blocking=True)
+        if self.real_transform is not None:
+            real = self.real_transform(real)
         labels = None
         if self.conditional and self.labels is not None:
             labels = self.labels[idx].to(self.device, non_blocking=True)
@@ -242,7 +277,7 @@ class Trainer:
 
     def g_step(self) -> dict[str, torch.Tensor]:
         """One generator update; returns detached values to log."""
-        z, fake_labels = self._latents(self.cfg.batch_size)
+        z, fake_labels = self._latents(self.batch_size)
         self.D.requires_grad_(False)
         try:
             with self._autocast():
@@ -272,7 +307,7 @@ class Trainer:
         finally:
             self.D.requires_grad_(True)
         if self.ema is not None:
-            self.ema.update(self.G, self.images_seen, self.cfg.batch_size)
+            self.ema.update(self.G, self.images_seen, self.batch_size)
         return {"loss_g": loss.detach()}
 
     def train_step(self) -> dict[str, float]:
@@ -364,6 +399,8 @@ class Trainer:
         meta = {
             "images_seen": self.images_seen,
             "phase": self.phase,
+            "plugin_state": self.state,
+            "batch_size": self.batch_size,
             "sampler": self.sampler.state_dict(),
             "optimizers": opt_meta,
             "scalers": {"g": self.scaler_g.state_dict(), "d": self.scaler_d.state_dict()},
@@ -405,6 +442,8 @@ class Trainer:
         self.step = checkpoint.step
         self.images_seen = int(meta["images_seen"])
         self.phase = meta.get("phase", "")
+        self.state = dict(meta.get("plugin_state", {}))
+        self.set_batch_size(int(meta.get("batch_size", self.batch_size)))
 
     def write_artifact(self, metrics: dict[str, Any] | None = None) -> Path:
         """Write the generator artifact to ``RUN_DIR/artifact``.
@@ -517,10 +556,10 @@ class Trainer:
                         record["phase"] = self.phase
                     metrics_file.write(json.dumps(record) + "\n")
                     metrics_file.flush()
-                    bar.set_postfix(
-                        {k: f"{v:.3f}" for k, v in logs.items() if isinstance(v, float)},
-                        refresh=False,
-                    )
+                    postfix = {k: f"{v:.3f}" for k, v in logs.items() if isinstance(v, float)}
+                    if self.phase:
+                        postfix["phase"] = self.phase
+                    bar.set_postfix(postfix, refresh=False)
                 if self.step % self.cfg.sample_every == 0:
                     self.save_grid(f"step-{self.step:08d}")
                 if self.step % self.cfg.checkpoint_every == 0 or last:

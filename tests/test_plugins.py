@@ -1,0 +1,485 @@
+"""Plugin discovery, failure reporting, disabling, name resolution and the plugin CLI.
+
+Third-party plugins are installed for real: each test site is a directory with
+plugin modules and a ``*.dist-info`` holding ``entry_points.txt``, put on
+``PYTHONPATH`` (subprocess) or ``sys.path`` (in-process), so discovery runs
+through ``importlib.metadata`` exactly as for a pip-installed plugin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import gankit
+from gankit import hookimpl
+from gankit.cli import main
+from gankit.components import ArchConfig, Architecture, Loss
+from gankit.errors import AmbiguousComponentError, PluginLoadError, UnknownComponentError
+from gankit.plugins import PluginManager, set_manager
+
+TESTPLUG = """
+import math
+from dataclasses import dataclass
+
+from torch import nn
+
+from gankit import hookimpl
+from gankit.components import ArchConfig, Architecture, Loss
+
+
+@dataclass
+class ToyConfig(ArchConfig):
+    latent_dim: int = 4
+    data_shape: tuple[int, ...] = (3,)
+
+
+class ToyG(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.shape = tuple(cfg.data_shape)
+        self.lin = nn.Linear(cfg.latent_dim, math.prod(self.shape))
+
+    def forward(self, z, labels=None):
+        return self.lin(z).reshape(z.shape[0], *self.shape)
+
+
+class ToyD(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.lin = nn.Linear(math.prod(cfg.data_shape), 1)
+
+    def forward(self, x, labels=None):
+        return self.lin(x.flatten(1)).reshape(x.shape[0])
+
+
+class ToyLoss:
+    def d_loss(self, real_logits, fake_logits):
+        return fake_logits.mean() - real_logits.mean()
+
+    def g_loss(self, fake_logits):
+        return -fake_logits.mean()
+
+
+@hookimpl
+def gankit_register_architectures(register):
+    register(Architecture(name="toy", description="toy linear pair", config=ToyConfig,
+                          generator=ToyG, discriminator=ToyD))
+
+
+@hookimpl
+def gankit_register_losses(register):
+    register(Loss(name="toy-loss", description="toy loss", factory=lambda cfg: ToyLoss()))
+"""
+
+BROKEN = 'raise RuntimeError("boom")\n'
+
+# registers an architecture, then fails in a later registration hook
+REGFAIL = """
+from gankit import hookimpl
+from gankit.components import Architecture, Loss
+
+
+@hookimpl
+def gankit_register_architectures(register):
+    register(Architecture(name="half-registered", description="must not be kept"))
+
+
+@hookimpl
+def gankit_register_losses(register):
+    raise ValueError("register exploded")
+"""
+
+TEST_MODULES = ("gankit_testplug", "gankit_testbroken", "gankit_testregfail")
+
+
+def install(site: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> None:
+    """Install a plugin distribution into ``site``: its modules and a dist-info."""
+    site.mkdir(parents=True, exist_ok=True)
+    for module, code in modules.items():
+        (site / f"{module}.py").write_text(textwrap.dedent(code))
+    info = site / f"{dist.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n")
+    lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[gankit]\n{lines}")
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``good``: the working plugin ``testplug``; ``bad``: ``broken`` and ``regfail``."""
+    root = tmp_path_factory.mktemp("sites")
+    install(
+        root / "good",
+        "gankit-testplug",
+        {"gankit_testplug": TESTPLUG},
+        {"testplug": "gankit_testplug"},
+    )
+    install(
+        root / "bad",
+        "gankit-testbroken",
+        {"gankit_testbroken": BROKEN},
+        {"broken": "gankit_testbroken"},
+    )
+    install(
+        root / "bad",
+        "gankit-testregfail",
+        {"gankit_testregfail": REGFAIL},
+        {"regfail": "gankit_testregfail"},
+    )
+    return {"good": root / "good", "bad": root / "bad"}
+
+
+@pytest.fixture(autouse=True)
+def clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No GANKIT_* settings from outside; no manager or test module left behind."""
+    for var in ("GANKIT_STRICT_PLUGINS", "GANKIT_DISABLE_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+    set_manager(None)
+    yield
+    set_manager(None)
+    for module in TEST_MODULES:
+        sys.modules.pop(module, None)
+
+
+def use_sites(monkeypatch: pytest.MonkeyPatch, *paths: Path) -> None:
+    for path in paths:
+        monkeypatch.syspath_prepend(str(path))
+
+
+def run_cli(*args: str, sites: list[Path], env: dict[str, str] | None = None) -> Any:
+    """Run ``python -m gankit ARGS`` in a subprocess with ``sites`` on PYTHONPATH."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GANKIT_")}
+    paths = [str(p) for p in sites] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+    environ["PYTHONPATH"] = os.pathsep.join(paths)
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "gankit", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=sites[0].parent,
+        timeout=120,
+    )
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the real CLI entry point in-process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exc.value.code
+    return (code if isinstance(code, int) else 0 if code is None else 1), out, err
+
+
+@pytest.fixture(scope="module")
+def plugins_json(sites: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """``gankit plugins --json`` with the good and the bad site installed."""
+    result = run_cli("plugins", "--json", sites=[sites["good"], sites["bad"]])
+    assert result.returncode == 0, result.stderr
+    return {p["name"]: p for p in json.loads(result.stdout)}
+
+
+# -- discovery ---------------------------------------------------------------
+
+
+def test_installed_plugin_is_discovered_with_version_source_and_components(
+    plugins_json: dict[str, dict[str, Any]],
+) -> None:
+    info = plugins_json["testplug"]
+    assert info["status"] == "loaded" and info["error"] is None
+    assert info["version"] == "0.1.0"
+    assert info["source"] == "gankit-testplug"
+    assert info["module"] == "gankit_testplug"
+    assert {(c["kind"], c["name"]) for c in info["components"]} == {
+        ("architecture", "toy"),
+        ("loss", "toy-loss"),
+    }
+    # the built-ins come through the same entry-point group, next to it
+    builtins = {n: p for n, p in plugins_json.items() if p["source"] == "gankit"}
+    assert "gankit-dcgan" in builtins
+    assert all(p["status"] == "loaded" for p in builtins.values())
+
+
+def test_list_shows_third_party_architecture_despite_broken_plugins(
+    sites: dict[str, Path],
+) -> None:
+    result = run_cli("list", "architecture", "--json", sites=[sites["good"], sites["bad"]])
+    assert result.returncode == 0, result.stderr
+    listed = {c["name"]: c for c in json.loads(result.stdout)}
+    assert listed["toy"]["plugin"] == "testplug"
+    assert {"dcgan", "wgan-gp", "cgan"} <= set(listed)
+    assert "half-registered" not in listed
+    assert {c["kind"] for c in listed.values()} == {"architecture"}
+
+
+def test_create_generator_from_installed_plugin(monkeypatch: pytest.MonkeyPatch, sites) -> None:
+    use_sites(monkeypatch, sites["good"])
+    g = gankit.create_generator("toy")
+    d = gankit.create_discriminator("toy")
+    assert isinstance(g, nn.Module)
+    x = g(torch.randn(5, 4))
+    assert x.shape == (5, 3)
+    assert d(x).shape == (5,)
+    g2 = gankit.create_generator("toy", latent_dim=2, data_shape=(2, 4))
+    assert g2(torch.randn(3, 2)).shape == (3, 2, 4)
+    loss = gankit.create_loss("toy-loss@testplug")
+    assert loss.g_loss(torch.ones(4)).item() == -1.0
+
+
+# -- failures -------------------------------------------------------------------
+
+
+def test_import_failure_is_reported_not_fatal(plugins_json: dict[str, dict[str, Any]]) -> None:
+    info = plugins_json["broken"]
+    assert info["status"] == "failed"
+    assert info["error"] == "RuntimeError: boom"
+    assert info["components"] == [] and info["version"] == "0.1.0"
+    assert plugins_json["testplug"]["status"] == "loaded"
+
+
+def test_register_failure_keeps_no_component(plugins_json: dict[str, dict[str, Any]]) -> None:
+    info = plugins_json["regfail"]
+    assert info["status"] == "failed"
+    assert info["error"] == "ValueError: register exploded"
+    assert info["components"] == []
+
+
+def test_list_table_warns_about_failed_plugins(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sites
+) -> None:
+    use_sites(monkeypatch, sites["bad"])
+    code, out, _ = cli(capsys, "list")
+    assert code == 0
+    assert "dcgan" in out and "non-saturating" in out
+    assert "plugin 'broken' failed to load: RuntimeError: boom" in out
+    assert "plugin 'regfail' failed to load: ValueError: register exploded" in out
+
+
+def test_strict_env_makes_a_broken_plugin_fatal(sites: dict[str, Path]) -> None:
+    result = run_cli("list", sites=[sites["bad"]], env={"GANKIT_STRICT_PLUGINS": "1"})
+    assert result.returncode == 2
+    assert "plugin 'broken' (gankit_testbroken) failed to import: RuntimeError: boom" in (
+        result.stderr
+    )
+
+
+def test_strict_option_makes_a_broken_plugin_fatal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sites
+) -> None:
+    use_sites(monkeypatch, sites["bad"])
+    code, _, err = cli(capsys, "--strict-plugins", "list")
+    assert code == 2
+    assert err.startswith("error: plugin 'broken' (gankit_testbroken) failed to import")
+    # the option only affects the command it is given to
+    code, _, _ = cli(capsys, "list")
+    assert code == 0
+
+
+def test_failed_register_hook_leaves_nothing_behind() -> None:
+    class HalfPlugin:
+        @hookimpl
+        def gankit_register_architectures(self, register: Any) -> None:
+            register(Architecture(name="half", description="kept only if all succeed"))
+
+        @hookimpl
+        def gankit_register_losses(self, register: Any) -> None:
+            raise KeyError("no such thing")
+
+        @hookimpl
+        def gankit_on_train_start(self, trainer: Any) -> None:  # pragma: no cover
+            raise AssertionError("a failed plugin's event hooks must not run")
+
+    manager = PluginManager(load_entrypoints=False)
+    info = manager.register_plugin(HalfPlugin(), name="half-plugin")
+    assert info.status == "failed" and "no such thing" in (info.error or "")
+    assert info.components == []
+    with pytest.raises(UnknownComponentError, match="half-plugin"):  # "failed to load" hint
+        manager.get("architecture", "half")
+    manager.hook.gankit_on_train_start(trainer=None)  # the failed plugin is unregistered
+
+    strict = PluginManager(load_entrypoints=False, strict=True)
+    with pytest.raises(PluginLoadError, match=r"plugin 'half-plugin' .*failed to register"):
+        strict.register_plugin(HalfPlugin(), name="half-plugin")
+    assert strict.components() == []
+
+
+def test_register_callable_rejects_bad_records() -> None:
+    class WrongKind:
+        @hookimpl
+        def gankit_register_architectures(self, register: Any) -> None:
+            register(Loss(name="x", description="a loss in the wrong hook"))
+
+    class Twice:
+        @hookimpl
+        def gankit_register_losses(self, register: Any) -> None:
+            register(Loss(name="dup", description="first"))
+            register(Loss(name="dup", description="second"))
+
+    class Qualified:
+        @hookimpl
+        def gankit_register_losses(self, register: Any) -> None:
+            register(Loss(name="a@b", description="reserved character"))
+
+    class Misspelt:
+        @hookimpl
+        def gankit_register_loss(self, register: Any) -> None:  # pragma: no cover
+            register(Loss(name="never", description="never registered"))
+
+    manager = PluginManager(load_entrypoints=False)
+    errors = {
+        name: str(manager.register_plugin(plugin, name=name).error)
+        for name, plugin in [
+            ("wrong-kind", WrongKind()),
+            ("twice", Twice()),
+            ("qualified", Qualified()),
+            ("misspelt", Misspelt()),
+        ]
+    }
+    assert "expected a gankit.components.Architecture record" in errors["wrong-kind"]
+    assert errors["twice"] == "ValueError: plugin 'twice' registered loss 'dup' twice"
+    assert "invalid loss name 'a@b'" in errors["qualified"]
+    assert (
+        "unknown hook gankit_register_loss; did you mean gankit_register_losses"
+        in (errors["misspelt"])
+    )
+    assert all(p.status == "failed" for p in manager.plugins())
+    assert manager.components() == []
+
+
+# -- disabling ----------------------------------------------------------------------
+
+
+def test_disable_by_environment(monkeypatch: pytest.MonkeyPatch, sites) -> None:
+    use_sites(monkeypatch, sites["good"])
+    monkeypatch.setenv("GANKIT_DISABLE_PLUGINS", "other, testplug")
+    manager = PluginManager()
+    info = {p.name: p for p in manager.plugins()}["testplug"]
+    assert info.status == "disabled" and info.components == []
+    assert info.version == "0.1.0"
+    assert "gankit_testplug" not in sys.modules  # a disabled plugin is never imported
+    with pytest.raises(UnknownComponentError):
+        manager.get("architecture", "toy")
+    assert manager.get("architecture", "dcgan").plugin == "gankit-dcgan"
+
+
+def test_disable_by_option(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sites
+) -> None:
+    use_sites(monkeypatch, sites["good"])
+    code, out, err = cli(capsys, "--disable-plugin", "testplug", "plugins", "--json")
+    assert code == 0, err
+    info = {p["name"]: p for p in json.loads(out)}["testplug"]
+    assert info["status"] == "disabled" and info["components"] == []
+    code, out, err = cli(capsys, "--disable-plugin", "testplug", "list", "architecture", "--json")
+    assert code == 0, err
+    names = {c["name"] for c in json.loads(out)}
+    assert "toy" not in names and "dcgan" in names
+
+
+# -- names ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _PairConfig(ArchConfig):
+    latent_dim: int = 3
+    data_shape: tuple[int, ...] = (2,)
+
+
+def _pair_plugin(tag: str) -> Any:
+    class G(nn.Module):
+        origin = tag
+
+        def __init__(self, cfg: _PairConfig) -> None:
+            super().__init__()
+            self.lin = nn.Linear(cfg.latent_dim, 2)
+
+        def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+            return self.lin(z)
+
+    class Plugin:
+        @hookimpl
+        def gankit_register_architectures(self, register: Any) -> None:
+            register(
+                Architecture(
+                    name="toy",
+                    description=f"toy from {tag}",
+                    config=_PairConfig,
+                    generator=G,
+                    discriminator=G,
+                )
+            )
+
+    return Plugin()
+
+
+def test_same_name_from_two_plugins_needs_qualifying() -> None:
+    manager = PluginManager(load_entrypoints=False)
+    manager.register_plugin(_pair_plugin("A"), name="plugA")
+    manager.register_plugin(_pair_plugin("B"), name="plugB")
+    set_manager(manager)
+    with pytest.raises(AmbiguousComponentError) as exc:
+        gankit.create_generator("toy")
+    message = str(exc.value)
+    for text in ("plugA", "plugB", "toy@plugA", "toy@plugB"):
+        assert text in message
+    g = gankit.create_generator("toy@plugA")
+    assert type(g).origin == "A" and g(torch.randn(4, 3)).shape == (4, 2)
+    assert type(gankit.create_discriminator("toy@plugB")).origin == "B"
+    with pytest.raises(UnknownComponentError, match="plugin 'plugC' provides no architecture"):
+        gankit.create_generator("toy@plugC")
+
+
+def test_unknown_name_lists_close_matches() -> None:
+    with pytest.raises(UnknownComponentError) as exc:
+        gankit.create_generator("dcgn")
+    message = str(exc.value)
+    assert "unknown architecture 'dcgn'" in message and "did you mean 'dcgan'" in message
+    assert "Known architectures:" in message and "wgan-gp" in message
+
+
+def test_cli_info_unknown_name_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "info", "dcgn")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: no component named 'dcgn'")
+    assert "did you mean dcgan" in err
+    assert "Traceback" not in err
+
+
+# -- the CLI's view of components -------------------------------------------------------
+
+
+def test_cli_info_json_shows_every_config_field(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "info", "dcgan", "--json")
+    assert code == 0, err
+    [info] = json.loads(out)
+    assert info["kind"] == "architecture" and info["plugin"] == "gankit-dcgan"
+    config_cls = gankit.get_manager().get("architecture", "dcgan").config
+    expected = [(f.name, f.default) for f in dataclasses.fields(config_cls)]
+    got = [(f["name"], f["default"]) for f in info["config"]]
+    assert [n for n, _ in got] == [n for n, _ in expected]
+    for (name, default), (_, shown) in zip(expected, got, strict=True):
+        assert shown == (list(default) if isinstance(default, tuple) else default), name
+    types = {f["name"]: f["type"] for f in info["config"]}
+    assert types["latent_dim"] == "int" and types["minibatch_std"] == "bool"
+    assert types["data_shape"] == "tuple[int, ...]"
+    assert info["needs_labels"] is False and info["recipe"]["loss"] == "non-saturating"
+
+
+def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "--version")
+    assert code == 0
+    assert out.strip() == f"gankit {importlib.metadata.version('gankit')}"
+    assert gankit.__version__ == importlib.metadata.version("gankit")

@@ -1,0 +1,144 @@
+"""ProGAN: fade-in, equalized learning rate, the schedule, exact resume, plain artifacts."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import gankit
+from gankit.training import checkpoint as ckpt
+from gankit.training.config import resolve
+from gankit.training.trainer import Trainer
+from gankit_progan.growth import growth_at, reals_at
+from gankit_progan.layers import EqualizedConv2d, EqualizedLinear
+from gankit_progan.networks import ProGANConfig
+
+SMALL = {"data_shape": (1, 32, 32), "latent_dim": 16, "max_width": 16, "fmap_base": 64}
+
+
+def _pair() -> tuple[torch.nn.Module, torch.nn.Module]:
+    torch.manual_seed(0)
+    return gankit.create_generator("progan", **SMALL), gankit.create_discriminator(
+        "progan", **SMALL
+    )
+
+
+def test_fade_in_endpoints_match_previous_and_new_outputs() -> None:
+    g, _ = _pair()
+    z = torch.randn(3, 16)
+    with torch.no_grad():
+        g.set_growth(1, 1.0)
+        prev = g(z)  # 8x8, fully faded in
+        g.set_growth(2, 0.0)
+        start = g(z)  # 16x16 at alpha 0
+        g.set_growth(2, 1.0)
+        new = g(z)
+        g.set_growth(2, 0.3)
+        mid = g(z)
+    assert prev.shape == (3, 1, 8, 8) and start.shape == (3, 1, 16, 16)
+    assert torch.allclose(start, F.interpolate(prev, scale_factor=2.0, mode="nearest"), atol=1e-6)
+    assert not torch.allclose(new, start)
+    # alpha blends before the tanh: check the pre-activation mix
+    pre = 0.3 * torch.atanh(new.clamp(-0.999999, 0.999999)) + 0.7 * torch.atanh(
+        start.clamp(-0.999999, 0.999999)
+    )
+    assert torch.allclose(mid, torch.tanh(pre), atol=1e-4)
+
+
+def test_discriminator_fade_in_at_alpha_zero_uses_the_previous_path() -> None:
+    _, d = _pair()
+    x = torch.randn(4, 1, 16, 16)
+    with torch.no_grad():
+        d.set_growth(2, 0.0)
+        faded = d(x)
+        d.set_growth(1, 1.0)
+        previous = d(F.avg_pool2d(x, 2))
+    assert torch.allclose(faded, previous, atol=1e-5)
+
+
+def test_equalized_learning_rate_scales_weights_by_he_constant() -> None:
+    conv = EqualizedConv2d(8, 4, 3, padding=1)
+    assert abs(conv.weight.std().item() - 1.0) < 0.15  # stored unscaled, N(0, 1)
+    x = torch.randn(2, 8, 5, 5)
+    expected = F.conv2d(x, conv.weight * math.sqrt(2.0 / (8 * 9)), conv.bias, padding=1)
+    assert torch.allclose(conv(x), expected, atol=1e-6)
+    lin = EqualizedLinear(32, 3)
+    y = torch.randn(5, 32)
+    assert torch.allclose(lin(y), F.linear(y, lin.weight * math.sqrt(2.0 / 32), lin.bias))
+
+
+def test_schedule_phases_and_real_blending() -> None:
+    cfg = ProGANConfig(data_shape=(1, 32, 32), images_per_phase=100)
+    seen = [growth_at(n, cfg) for n in (0, 99, 100, 150, 200, 300, 500, 600, 10_000)]
+    assert [g.phase for g in seen] == [
+        "4x4 stabilize",
+        "4x4 stabilize",
+        "8x8 fade-in",
+        "8x8 fade-in",
+        "8x8 stabilize",
+        "16x16 fade-in",
+        "32x32 fade-in",
+        "32x32 stabilize",
+        "32x32 stabilize",
+    ]
+    assert seen[3].alpha == 0.5 and seen[2].alpha == 0.0 and seen[4].alpha == 1.0
+    x = torch.rand(2, 1, 32, 32)
+    assert reals_at(x, 3, 1.0, 3).equal(x)
+    at8 = reals_at(x, 1, 0.0, 3)
+    assert at8.shape == (2, 1, 8, 8)
+    assert torch.allclose(at8, F.interpolate(F.avg_pool2d(x, 8), scale_factor=2.0))
+
+
+TINY = {
+    "data.size": 16,
+    "latent_dim": 16,
+    "max_width": 16,
+    "fmap_base": 64,
+    "images_per_phase": 48,
+    "batch_size": 16,
+    "progress": False,
+    "grid_size": 8,
+    "checkpoint_every": 3,
+    "sample_every": 100,
+}
+
+
+def test_resume_mid_fade_in_equals_uninterrupted_run(tmp_path: Path) -> None:
+    spec = resolve("progan", "digits", overrides=TINY, steps=9, seed=1)
+    Trainer(spec, tmp_path / "straight").fit()
+    Trainer(spec, tmp_path / "halves").fit(6)  # 96 images seen: 8x8 fade-in
+    latest = ckpt.load_latest(tmp_path / "halves" / "checkpoints")
+    assert latest is not None
+    assert latest.meta["phase"] == "8x8 fade-in" and 0 < latest.meta["plugin_state"]["alpha"] < 1
+    Trainer(spec, tmp_path / "halves").fit(9)
+    a = ckpt.load_latest(tmp_path / "straight" / "checkpoints")
+    b = ckpt.load_latest(tmp_path / "halves" / "checkpoints")
+    assert a is not None and b is not None
+    for key in a.tensors:
+        if key.split(".")[0] in ("G", "D", "G_ema", "opt_g", "opt_d"):
+            assert torch.equal(a.tensors[key], b.tensors[key]), key
+    logs = [
+        json.loads(line)
+        for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert {"alpha", "resolution", "phase"} <= set(logs[-1])
+    assert (tmp_path / "straight" / "samples" / "phase-4x4-stabilize.png").exists()
+
+
+def test_artifact_is_the_plain_final_resolution_generator(tmp_path: Path) -> None:
+    spec = resolve("progan", "digits", overrides={**TINY, "images_per_phase": 16}, steps=4)
+    art = Trainer(spec, tmp_path / "run").fit()
+    g = gankit.load_generator(str(art))
+    assert g.sample(2, seed=0).shape == (2, 1, 16, 16)
+    cfg = json.loads((art / "config.json").read_text())
+    assert "level" not in cfg["arch_config"] and "alpha" not in cfg["arch_config"]
+
+
+def test_rejects_unsupported_shapes() -> None:
+    with pytest.raises(gankit.errors.ConfigError, match="power-of-two"):
+        gankit.create_generator("progan", data_shape=(1, 28, 28))
