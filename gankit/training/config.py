@@ -55,6 +55,10 @@ class TrainConfig:
     metrics: metric components computed during training and for the artifact
     (default: the dataset's own, e.g. mixture-modes for ring8/grid25).
     metrics_every: compute them every this many steps (0: only at the end).
+    sync_batchnorm: under torchrun, synchronize batch-norm statistics across processes.
+    dist_timeout: seconds a process waits for the others before the job fails.
+    channels_last / compile: speed options (NHWC memory layout; torch.compile of G and D).
+    adam: "default", "foreach" or "fused" Adam implementation.
     """
 
     steps: int = 0
@@ -81,6 +85,11 @@ class TrainConfig:
     progress: bool = True
     metrics: tuple[str, ...] = ()
     metrics_every: int = 1000
+    sync_batchnorm: bool = False
+    dist_timeout: float = 600.0
+    channels_last: bool = False
+    compile: bool = False
+    adam: str = "default"
 
     def __post_init__(self) -> None:
         if self.amp not in ("none", "bf16", "fp16"):
@@ -88,6 +97,8 @@ class TrainConfig:
         for name in ("batch_size", "n_critic", "sample_every", "checkpoint_every", "log_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.adam not in ("default", "foreach", "fused"):
+            raise ValueError(f"adam must be 'default', 'foreach' or 'fused', got {self.adam!r}")
         if self.steps < 0:
             raise ValueError(f"steps must be >= 0, got {self.steps}")
 

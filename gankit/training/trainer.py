@@ -43,6 +43,7 @@ from gankit.registry import get_architecture, get_component, make_config
 from gankit.regularizers import Regularizer, StepContext
 from gankit.sampling import GeneratorSampler
 from gankit.training import checkpoint as ckpt
+from gankit.training import distributed
 from gankit.training.config import RunSpec, spec_from_json
 from gankit.training.ema import EMA, refresh_batchnorm
 from gankit.training.sampler import EpochSampler
@@ -55,13 +56,6 @@ METRICS_FILE = "metrics.jsonl"
 
 class TrainingDiverged(GankitError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def pick_device(name: str) -> torch.device:
-    """Resolve ``"auto"`` to CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _build(component: Any) -> Any:
@@ -88,7 +82,9 @@ class Trainer:
         self.cfg = spec.train
         self.out_dir = Path(out_dir)
         self.manager = manager or get_manager()
-        self.device = pick_device(self.cfg.device)
+        self.dist = distributed.from_env()
+        self.device = distributed.device_for(self.dist, self.cfg.device)
+        self._owns_group = distributed.init(self.dist, self.device, self.cfg.dist_timeout)
         self.step = 0
         self.images_seen = 0
         self.phase = ""
@@ -118,20 +114,45 @@ class Trainer:
             reg = comp.factory(make_config(comp, spec.regularizer_configs.get(name, {})))  # type: ignore
             reg.setup(self.G, self.D)
             self.regularizers.append(reg)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.cfg.lr_g, betas=self.cfg.betas_g)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.cfg.lr_d, betas=self.cfg.betas_d)
+        self._G_train, self._D_train = self._wrap(self.G), self._wrap(self.D)
+        adam: dict[str, Any] = {}
+        if self.cfg.adam != "default":
+            adam[self.cfg.adam] = True
+        self.opt_g = torch.optim.Adam(
+            self.G.parameters(), lr=self.cfg.lr_g, betas=self.cfg.betas_g, **adam
+        )
+        self.opt_d = torch.optim.Adam(
+            self.D.parameters(), lr=self.cfg.lr_d, betas=self.cfg.betas_d, **adam
+        )
         self.ema = EMA(self.G, self.cfg.ema_kimg, self.cfg.ema_rampup) if self.cfg.ema else None
         use_scaler = self.cfg.amp == "fp16"
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.metrics = [(name, _build(get_component("metric", name))) for name in self.cfg.metrics]
-        self.sampler = EpochSampler(len(self.data), self.cfg.batch_size, self.cfg.seed)
+        self.sampler = EpochSampler(
+            len(self.data), self.cfg.batch_size * self.dist.world_size, self.cfg.seed
+        )
         self.noise = torch.Generator(device="cpu").manual_seed(self.cfg.seed + 1)
         self.samples = self.data.samples
         self.labels = self.data.labels
         self._fixed_z, self._fixed_labels, self._grid_nrow = self._fixed_batch()
 
     # -- setup -------------------------------------------------------------------
+
+    def _wrap(self, module: nn.Module) -> Callable[..., torch.Tensor]:
+        """Apply the speed options and, under torchrun, DistributedDataParallel."""
+        if self.cfg.channels_last and module.training:
+            module.to(memory_format=torch.channels_last)
+        if not self.dist.enabled:
+            return torch.compile(module) if self.cfg.compile else module
+        if self.cfg.sync_batchnorm:
+            module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # broadcast_buffers=False: D runs on real and fake batches before one backward
+        wrapped = nn.parallel.DistributedDataParallel(
+            module, device_ids=ids, broadcast_buffers=False
+        )
+        return torch.compile(wrapped) if self.cfg.compile else wrapped
 
     @staticmethod
     def _seed_everything(seed: int) -> None:
@@ -177,9 +198,9 @@ class Trainer:
     # -- what plugins may change while training ----------------------------------------
 
     def set_batch_size(self, batch_size: int) -> None:
-        """Change the batch size from the next batch on (e.g. per resolution)."""
+        """Change the (per-process) batch size from the next batch on (e.g. per resolution)."""
         self.batch_size = int(batch_size)
-        self.sampler.set_batch_size(self.batch_size)
+        self.sampler.set_batch_size(self.batch_size * self.dist.world_size)
 
     def set_learning_rates(self, lr_g: float, lr_d: float) -> None:
         """Set the Adam learning rates of G and D (optimizer state is kept)."""
@@ -215,18 +236,26 @@ class Trainer:
         return x
 
     def _D(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """D as trained in the D step (DDP-wrapped under torchrun)."""
+        return _flat(self._D_train(x, labels=labels))
+
+    def _D_frozen(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """D in the G step: its weights are not trained there, so no DDP sync."""
         return _flat(self.D(x, labels=labels))
 
     def _latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        z = torch.randn(n, self.arch_config.latent_dim, generator=self.noise)
+        """This rank's share of ``n * world_size`` global latents (and labels)."""
+        total = n * self.dist.world_size
+        z = torch.randn(total, self.arch_config.latent_dim, generator=self.noise)
         labels = None
         if self.conditional:
-            labels = torch.randint(0, self.arch_config.num_classes, (n,), generator=self.noise)
-            labels = labels.to(self.device)
-        return z.to(self.device), labels
+            labels = torch.randint(0, self.arch_config.num_classes, (total,), generator=self.noise)
+            labels = self.dist.share(labels).to(self.device)
+        return self.dist.share(z).to(self.device), labels
 
     def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         idx, new_epoch = self.sampler.next()
+        idx = self.dist.share(idx)
         if new_epoch:
             self.manager.hook.gankit_on_epoch_end(trainer=self, epoch=self.sampler.epoch - 1)
         real = self.samples[idx].to(self.device, non_blocking=True)
@@ -268,7 +297,7 @@ class Trainer:
         self.scaler_d.scale(loss).backward()
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
-        self.images_seen += real.shape[0]
+        self.images_seen += real.shape[0] * self.dist.world_size
         return {
             "loss_d": loss.detach(),
             "d_real": real_logits.detach().float().mean(),
@@ -281,13 +310,13 @@ class Trainer:
         self.D.requires_grad_(False)
         try:
             with self._autocast():
-                fake = self.G(z, labels=fake_labels)
-                fake_logits = self._D(self._augment(fake), fake_labels)
+                fake = self._G_train(z, labels=fake_labels)
+                fake_logits = self._D_frozen(self._augment(fake), fake_labels)
                 loss = self.loss.g_loss(fake_logits)
                 ctx = StepContext(
                     self.step,
                     self.G,
-                    self._D,
+                    self._D_frozen,
                     fake,
                     fake,
                     None,
@@ -307,7 +336,7 @@ class Trainer:
         finally:
             self.D.requires_grad_(True)
         if self.ema is not None:
-            self.ema.update(self.G, self.images_seen, self.batch_size)
+            self.ema.update(self.G, self.images_seen, self.batch_size * self.dist.world_size)
         return {"loss_g": loss.detach()}
 
     def train_step(self) -> dict[str, float]:
@@ -353,7 +382,10 @@ class Trainer:
 
     @torch.no_grad()
     def save_grid(self, name: str) -> Path:
-        """Write a sample grid of the fixed latent batch to ``samples/NAME.png``."""
+        """Write a sample grid of the fixed latent batch to ``samples/NAME.png`` (rank 0)."""
+        path = self.out_dir / "samples" / f"{name}.png"
+        if not self.dist.is_main:
+            return path
         model = self.sampling_model()
         was_training = model.training
         model.eval()
@@ -362,7 +394,7 @@ class Trainer:
         model.train(was_training)
         return save_samples_image(
             out,
-            self.out_dir / "samples" / f"{name}.png",
+            path,
             nrow=self._grid_nrow,
             value_range=self.data.value_range,
             centers=self.data.mode_centers,
@@ -411,7 +443,9 @@ class Trainer:
         return tensors, meta
 
     def save_checkpoint(self) -> Path:
-        """Write a checkpoint for the current step (atomically) and fire the hook."""
+        """Write a checkpoint for the current step (atomically, rank 0) and fire the hook."""
+        if not self.dist.is_main:
+            return self.out_dir / "checkpoints"
         tensors, meta = self.state_tensors()
         path = ckpt.save(
             self.out_dir / "checkpoints", self.step, tensors, meta, keep=self.cfg.keep_checkpoints
@@ -449,8 +483,10 @@ class Trainer:
         """Write the generator artifact to ``RUN_DIR/artifact``.
 
         ``metrics`` (default: the configured metrics, computed now) go into
-        config.json and the model card with how they were measured.
+        config.json and the model card with how they were measured. Only rank 0 writes.
         """
+        if not self.dist.is_main:
+            return self.out_dir / "artifact"
         if metrics is None:
             metrics = {
                 key: {
@@ -519,33 +555,37 @@ class Trainer:
         is one. Returns the artifact path.
         """
         total = steps if steps is not None else self.cfg.steps
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / RUN_FILE).write_text(json.dumps(self.spec.to_json(), indent=2) + "\n")
+        main = self.dist.is_main
+        if main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / RUN_FILE).write_text(json.dumps(self.spec.to_json(), indent=2) + "\n")
         latest = ckpt.load_latest(self.out_dir / "checkpoints")
         if latest is not None:
             self.restore(latest)
             log.info("resumed from %s at step %d", latest.path, self.step)
-        self._truncate_metrics()
+        if main:
+            self._truncate_metrics()
         self.manager.hook.gankit_on_train_start(trainer=self)
         bar = tqdm(
             total=total,
             initial=self.step,
-            disable=not self.cfg.progress,
+            disable=not (self.cfg.progress and main),
             desc=f"{self.arch.name}/{self.spec.data}",
             dynamic_ncols=True,
         )
         t0 = time.perf_counter()
-        with (self.out_dir / METRICS_FILE).open("a") as metrics_file:
+        metrics_path = self.out_dir / METRICS_FILE
+        with metrics_path.open("a") if main else contextlib.nullcontext() as metrics_file:
             while self.step < total:
                 logs = self.train_step()
                 self.manager.hook.gankit_on_step_end(trainer=self, step=self.step, logs=logs)
                 self.step += 1
                 last = self.step == total
                 every = self.cfg.metrics_every
-                metric_step = bool(self.metrics) and every > 0 and self.step % every == 0
+                metric_step = main and bool(self.metrics) and every > 0 and self.step % every == 0
                 if metric_step:
                     logs.update(self.compute_metrics())
-                if self.step % self.cfg.log_every == 0 or last or metric_step:
+                if main and (self.step % self.cfg.log_every == 0 or last or metric_step):
                     record: dict[str, Any] = {
                         "step": self.step,
                         "images_seen": self.images_seen,
@@ -554,6 +594,7 @@ class Trainer:
                     }
                     if self.phase:
                         record["phase"] = self.phase
+                    assert metrics_file is not None
                     metrics_file.write(json.dumps(record) + "\n")
                     metrics_file.flush()
                     postfix = {k: f"{v:.3f}" for k, v in logs.items() if isinstance(v, float)}
@@ -567,7 +608,11 @@ class Trainer:
                 bar.update(1)
         bar.close()
         self.manager.hook.gankit_on_train_end(trainer=self)
-        return self.write_artifact()
+        artifact = self.write_artifact()
+        distributed.barrier(self.dist)
+        if self._owns_group:
+            torch.distributed.destroy_process_group()
+        return artifact
 
 
 def load_run(run_dir: str | Path) -> RunSpec:

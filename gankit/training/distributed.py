@@ -1,0 +1,80 @@
+"""Multi-process training with torchrun + DistributedDataParallel.
+
+``torchrun --nproc-per-node N -m gankit train ...`` sets RANK, WORLD_SIZE and
+LOCAL_RANK; the trainer then joins a process group (NCCL on GPUs, gloo on CPU)
+with a timeout, so a crashed rank ends the job with an error instead of a hang.
+
+Data and latents are drawn as one global batch on every rank, and each rank
+takes its share (``rank::world_size``): N processes with batch B see exactly
+what one process with batch N*B sees, every rank holds the same random states,
+and a checkpoint written by rank 0 resumes on any number of processes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        """True when more than one process trains."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes checkpoints, grids, logs and artifacts."""
+        return self.rank == 0
+
+    def share(self, tensor: torch.Tensor) -> torch.Tensor:
+        """This rank's rows of a global batch."""
+        return tensor[self.rank :: self.world_size] if self.enabled else tensor
+
+
+def from_env() -> DistInfo:
+    """Read torchrun's environment (a single process when it is absent)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    return DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init(info: DistInfo, device: torch.device, timeout_s: float) -> bool:
+    """Join the process group if needed; returns True if this call created it."""
+    if not info.enabled or dist.is_initialized():
+        return False
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
+    return True
+
+
+def device_for(info: DistInfo, name: str) -> torch.device:
+    """The device of this rank: its own GPU under torchrun, else as configured."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", info.local_rank if info.enabled else 0)
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and info.enabled and device.index is None:
+        return torch.device("cuda", info.local_rank)
+    return device
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every rank (no-op for a single process)."""
+    if info.enabled and dist.is_initialized():
+        dist.barrier()
