@@ -13,6 +13,10 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+# gankit is a PyTorch library: importing torch here (about 2 s, once) keeps the
+# first `load_generator` / `create_*` call fast instead of paying it there.
+import torch  # noqa: F401
+
 from gankit.hookspecs import hookimpl
 from gankit.plugins import PluginManager, get_manager
 from gankit.registry import (

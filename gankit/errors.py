@@ -40,3 +40,11 @@ class DataNotFoundError(GankitError, FileNotFoundError):
 
 class ExportError(GankitError):
     """A generator could not be exported, or the exported model does not match PyTorch."""
+
+
+class HubError(GankitError):
+    """A Hub push/pull or zoo lookup failed: no token, refused upload, not cached offline."""
+
+
+class IntegrityError(HubError):
+    """A downloaded or shipped file does not match the sha256 the zoo catalogue pins."""

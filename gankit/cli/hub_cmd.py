@@ -1,0 +1,223 @@
+"""``gankit push``, ``gankit pull`` and ``gankit zoo ...``: the Hub and the model zoo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gankit import hub
+from gankit.cli.app import app
+from gankit.errors import GankitError
+
+zoo_app = typer.Typer(
+    name="zoo",
+    help="The zoo of pretrained generators: list, inspect, download, add, publish.",
+    no_args_is_help=True,
+)
+app.add_typer(zoo_app, name="zoo")
+
+CatalogueOpt = Annotated[
+    Path | None,
+    typer.Option("--catalogue", help="Catalogue file to use [default: the installed zoo's]."),
+]
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option("--endpoint", help="Hub endpoint URL [default: HF_ENDPOINT or huggingface.co]."),
+]
+
+
+@app.command("push")
+def push_command(
+    artifact: Annotated[Path, typer.Argument(help="Artifact directory (or its run directory).")],
+    repo: Annotated[str, typer.Option("--repo", help="Hub repository, OWNER/NAME.")],
+    revision: Annotated[
+        str | None, typer.Option("--revision", help="Branch to commit to [default: main].")
+    ] = None,
+    private: Annotated[
+        bool, typer.Option("--private", help="Create the repository as private.")
+    ] = False,
+    message: Annotated[str | None, typer.Option("--message", help="Commit message.")] = None,
+    endpoint: EndpointOpt = None,
+) -> None:
+    """Upload an artifact to the Hugging Face Hub and print the commit sha.
+
+    Uses huggingface_hub's token (HF_TOKEN, or `hf auth login`).
+    """
+    sha = hub.push(
+        artifact, repo, revision=revision, private=private, message=message, endpoint=endpoint
+    )
+    typer.echo(sha)
+
+
+@app.command("pull")
+def pull_command(
+    spec: Annotated[str, typer.Argument(help="OWNER/NAME[@REVISION] (or hf://OWNER/NAME...).")],
+    local_files_only: Annotated[
+        bool,
+        typer.Option(
+            "--local-files-only", help="Use the local cache only (like HF_HUB_OFFLINE=1)."
+        ),
+    ] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="huggingface_hub cache directory.")
+    ] = None,
+    endpoint: EndpointOpt = None,
+) -> None:
+    """Download an artifact into huggingface_hub's cache and print its local directory."""
+    path = hub.pull(spec, local_files_only=local_files_only, cache_dir=cache_dir, endpoint=endpoint)
+    typer.echo(str(path))
+
+
+def _metric_text(metrics: dict[str, Any]) -> str:
+    parts = []
+    for name, m in metrics.items():
+        value = m.get("value") if isinstance(m, dict) else m
+        parts.append(f"{name}={value}")
+    return ", ".join(parts)
+
+
+@zoo_app.command("list")
+def zoo_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the entries as JSON.")] = False,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """List the zoo's pretrained generators."""
+    entries = hub.load_catalogue(catalogue)
+    if as_json:
+        typer.echo(json.dumps([e.to_json() for e in entries.values()], indent=2))
+        return
+    table = Table(title="gankit zoo (load with gankit.load_generator('zoo:NAME'))")
+    table.add_column("name", no_wrap=True)
+    for col in ("arch", "dataset", "res", "metrics", "revision"):
+        table.add_column(col)
+    for e in entries.values():
+        revision = e.revision[:12] if e.revision else "unpublished"
+        table.add_row(
+            e.name, e.architecture, e.dataset, e.resolution, _metric_text(e.metrics), revision
+        )
+    Console().print(table)
+
+
+@zoo_app.command("info")
+def zoo_info(
+    name: Annotated[str, typer.Argument(help="Zoo entry name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the entry as JSON.")] = False,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Show one zoo entry: where it lives, its pins, metrics and how they were measured."""
+    entry = hub.zoo_entry(name, catalogue)
+    shipped = hub.shipped_artifact(entry, catalogue)
+    cached = hub.cached_snapshot(entry.repo_id, entry.revision or "main")
+    if as_json:
+        out = entry.to_json() | {
+            "shipped_path": str(shipped) if shipped else None,
+            "cached_path": str(cached) if cached else None,
+        }
+        typer.echo(json.dumps(out, indent=2))
+        return
+    lines = [
+        f"[bold]{entry.name}[/]  {entry.description}",
+        f"architecture  {entry.architecture}",
+        f"dataset       {entry.dataset}",
+        f"resolution    {entry.resolution}",
+        f"license       {entry.license}",
+        f"hub repo      {entry.repo_id}",
+        f"revision      {entry.revision or '(unpublished)'}",
+        f"sha256        {entry.sha256}  (model.safetensors)",
+        f"shipped       {shipped or '(not shipped)'}",
+        f"cached        {cached or '(not in the huggingface_hub cache)'}",
+    ]
+    for key, value in entry.training.items():
+        lines.append(f"training      {key}: {value}")
+    for metric, m in entry.metrics.items():
+        if isinstance(m, dict):
+            lines.append(f"metric        {metric} = {m.get('value')}")
+            lines += [f"                {k}: {v}" for k, v in m.items() if k != "value"]
+        else:
+            lines.append(f"metric        {metric} = {m}")
+    lines.append(f"load          gankit.load_generator('zoo:{entry.name}')")
+    Console().print("\n".join(lines), highlight=False)
+
+
+@zoo_app.command("pull")
+def zoo_pull(
+    name: Annotated[str, typer.Argument(help="Zoo entry name.")],
+    endpoint: EndpointOpt = None,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Download a zoo entry from the Hub at its pinned revision, verify it, print its path."""
+    typer.echo(str(hub.zoo_pull(name, endpoint=endpoint, catalogue=catalogue)))
+
+
+@zoo_app.command("add")
+def zoo_add(
+    name: Annotated[str, typer.Argument(help="Entry name, e.g. dcgan-fashion-mnist.")],
+    artifact: Annotated[Path, typer.Argument(help="Artifact directory (or its run directory).")],
+    repo: Annotated[str, typer.Option("--repo", help="Planned Hub repository, OWNER/NAME.")],
+    arch: Annotated[
+        str | None, typer.Option("--arch", help="Architecture [default: the artifact's].")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Dataset [default: the artifact's].")
+    ] = None,
+    resolution: Annotated[
+        str | None, typer.Option("--resolution", help="e.g. 32x32 [default: from its shape].")
+    ] = None,
+    license: Annotated[str, typer.Option("--license", help="License id.")] = "apache-2.0",
+    metrics: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics", help="JSON file {name: {value, command, ...}} [default: training's]."
+        ),
+    ] = None,
+    train_command: Annotated[
+        str | None, typer.Option("--train-command", help="The command that trained it.")
+    ] = None,
+    description: Annotated[str, typer.Option("--description", help="One line.")] = "",
+    replace: Annotated[bool, typer.Option("--replace", help="Update an existing entry.")] = False,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Maintainers: copy an artifact into the zoo, hash it and write its catalogue entry."""
+    metric_values = None
+    if metrics is not None:
+        try:
+            metric_values = json.loads(metrics.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise GankitError(f"--metrics {str(metrics)!r}: {exc}") from None
+    training = {"command": train_command} if train_command else {}
+    entry = hub.zoo_add(
+        name,
+        artifact,
+        repo_id=repo,
+        architecture=arch,
+        dataset=dataset,
+        resolution=resolution,
+        license=license,
+        metrics=metric_values,
+        training=training,
+        description=description,
+        catalogue=catalogue,
+        replace=replace,
+    )
+    typer.echo(f"added zoo:{entry.name} (sha256 {entry.sha256}); publish with `gankit zoo publish`")
+
+
+@zoo_app.command("publish")
+def zoo_publish(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Entries to publish [default: all].")
+    ] = None,
+    endpoint: EndpointOpt = None,
+    private: Annotated[bool, typer.Option("--private", help="Create private repos.")] = False,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Maintainers: push every zoo entry to its Hub repo and record the commit shas."""
+    done = hub.zoo_publish(names=names, endpoint=endpoint, catalogue=catalogue, private=private)
+    for name, sha in done.items():
+        typer.echo(f"{name}: {sha}")
+    typer.echo(f"revisions written to {hub.catalogue_path(catalogue)}")

@@ -1,0 +1,247 @@
+"""The zoo catalogue: listing, offline loading with sha256 checks, resolution order, publish."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from hub_server import HubEnv, hub_environment
+from typer.testing import CliRunner
+
+import gankit
+from gankit import artifacts, hub
+from gankit.cli import app
+from gankit.errors import GankitError, HubError, IntegrityError
+
+NAME = "dcgan-fashion-mnist"
+ZOO = Path(__file__).resolve().parents[1] / "zoo" / "gankit_zoo"
+
+
+@pytest.fixture
+def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubEnv]:
+    """The local Hub endpoint, with huggingface_hub pointed at it (see hub_server)."""
+    yield from hub_environment(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def zoo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temp copy of the zoo, used as the zoo (GANKIT_ZOO_DIR); the real one stays untouched."""
+    copy = tmp_path / "zoo"
+    shutil.copytree(ZOO, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setenv("GANKIT_ZOO_DIR", str(copy))
+    return copy
+
+
+def test_catalogue_entries_are_complete_and_match_the_shipped_files() -> None:
+    entries = hub.load_catalogue(ZOO / "catalogue.json")
+    assert NAME in entries
+    for entry in entries.values():
+        assert hub.check_repo_id(entry.repo_id)
+        assert entry.architecture and entry.dataset and entry.resolution and entry.license
+        assert entry.revision == "" or len(entry.revision) == 40
+        for metric in entry.metrics.values():
+            assert "value" in metric and metric.get("command"), metric
+        shipped = hub.shipped_artifact(entry, ZOO / "catalogue.json")
+        assert shipped is not None and shipped.is_relative_to(ZOO)
+        assert hub.sha256_file(shipped / "model.safetensors") == entry.sha256
+        info = artifacts.read_info(shipped)
+        assert info.architecture == entry.architecture
+        assert info.raw["dataset"] == entry.dataset
+    assert "preliminary" in json.dumps(entries[NAME].metrics)
+    assert entries[NAME].training["command"].startswith("gankit train --arch dcgan")
+
+
+def test_the_default_zoo_is_found_without_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GANKIT_ZOO_DIR", raising=False)
+    assert (hub.zoo_dir() / "catalogue.json").is_file()
+
+
+def test_zoo_list_and_info() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["zoo", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {e["name"]: e for e in json.loads(result.output)}
+    assert listed[NAME]["repo_id"] == "gankit/dcgan-fashion-mnist"
+    assert len(listed[NAME]["sha256"]) == 64
+
+    result = runner.invoke(app, ["zoo", "list"])
+    assert result.exit_code == 0 and NAME in result.output
+
+    result = runner.invoke(app, ["zoo", "info", NAME])
+    assert result.exit_code == 0, result.output
+    for text in (
+        listed[NAME]["sha256"],
+        "frechet_distance",
+        "zoo/measure_fmnist.py",
+        f"zoo:{NAME}",
+    ):
+        assert text in result.output
+    result = runner.invoke(app, ["zoo", "info", NAME, "--json"])
+    assert json.loads(result.output)["shipped_path"].endswith(NAME)
+
+    result = runner.invoke(app, ["zoo", "info", "nope"])
+    assert isinstance(result.exception, GankitError)
+    assert NAME in str(result.exception)  # the message lists the known names
+
+
+def test_load_zoo_entry_offline_with_sha256_verified(
+    hub_env: HubEnv, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub_env.go_offline(monkeypatch)
+    caplog.set_level(logging.DEBUG, logger="gankit.hub")
+    g = gankit.load_generator(f"zoo:{NAME}")
+    x = g.sample(4, seed=0)
+    assert x.shape == (4, 1, 32, 32) and torch.isfinite(x).all()
+    log = caplog.text
+    assert "is not in the huggingface_hub cache" in log
+    assert "using the artifact shipped with gankit" in log
+    assert "sha256 of" in log and "verified" in log
+
+
+def test_acceptance_offline_load_in_a_fresh_process(tmp_path: Path) -> None:
+    """No network at all (sockets refused): load zoo:NAME and time it after `import gankit`."""
+    script = (
+        "import socket, time\n"
+        "def _refuse(*a, **k):\n"
+        "    raise OSError('network disabled in this test')\n"
+        "socket.socket.connect = _refuse\n"
+        "import gankit\n"
+        "t = time.perf_counter()\n"
+        f"g = gankit.load_generator('zoo:{NAME}'); print(tuple(g.sample(4).shape))\n"
+        "print(f'seconds {time.perf_counter() - t:.3f}')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "GANKIT_"))}
+    env |= {
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert lines[0] == "(4, 1, 32, 32)"
+    seconds = float(lines[1].split()[1])
+    print(f"zoo:{NAME} offline load + sample after import gankit: {seconds:.2f} s")
+    assert seconds < 15  # ~0.4 s of gankit work plus the torch import (slow on a busy CI box)
+
+
+def test_publish_writes_revisions_and_resolution_order(
+    hub_env: HubEnv,
+    zoo_copy: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    real = (ZOO / "catalogue.json").read_bytes()
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "zoo",
+            "publish",
+            "--endpoint",
+            hub_env.url,
+            "--catalogue",
+            str(zoo_copy / "catalogue.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    entry = hub.load_catalogue(zoo_copy / "catalogue.json")[NAME]
+    repo = hub_env.server.repos[entry.repo_id]
+    assert entry.revision == repo.branches["main"]
+    assert f"{NAME}: {entry.revision}" in result.output
+    shipped = zoo_copy / NAME
+    for name in ("config.json", "model.safetensors", "samples.png"):
+        assert (
+            hub_env.server.file_at(entry.repo_id, entry.revision, name)
+            == (shipped / name).read_bytes()
+        )
+    card = hub_env.server.file_at(entry.repo_id, entry.revision, "README.md").decode()
+    assert "library_name: gankit" in card and "frechet_distance" in card
+    assert (ZOO / "catalogue.json").read_bytes() == real  # the real catalogue is untouched
+
+    caplog.set_level(logging.DEBUG, logger="gankit.hub")
+    # 1. nothing cached yet: the shipped files
+    assert hub.resolve(f"zoo:{NAME}") == shipped
+    assert "shipped with gankit" in caplog.text
+    # 2. once pulled at the pinned revision, the huggingface_hub cache comes first
+    result = runner.invoke(app, ["zoo", "pull", NAME])
+    assert result.exit_code == 0, result.output
+    cached = Path(result.stdout.strip())
+    assert cached.name == entry.revision and cached.is_relative_to(hub_env.cache)
+    caplog.clear()
+    assert hub.resolve(f"zoo:{NAME}") == cached
+    assert "using the huggingface_hub cache" in caplog.text
+    # 3. neither cached nor shipped: the Hub, at the pinned revision
+    shutil.rmtree(hub_env.cache)
+    shutil.rmtree(shipped)
+    caplog.clear()
+    assert hub.resolve(f"zoo:{NAME}") == cached
+    assert "downloading gankit/dcgan-fashion-mnist@" in caplog.text
+    # ... and never the Hub when offline
+    shutil.rmtree(hub_env.cache)
+    with pytest.raises(HubError, match="neither in the huggingface_hub cache nor shipped"):
+        hub.resolve(f"zoo:{NAME}", local_files_only=True)
+
+
+def test_tampered_cache_or_shipped_file_is_refused_before_loading(
+    hub_env: HubEnv, zoo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.zoo_publish(catalogue=zoo_copy / "catalogue.json")
+    cached = hub.zoo_pull(NAME)
+    weights = cached / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[100] ^= 0x01
+    blob = weights.resolve()
+    blob.chmod(0o644)
+    blob.write_bytes(bytes(data))
+
+    def forbidden(path: Path) -> dict[str, torch.Tensor]:
+        raise AssertionError(f"weights were read from {path}")
+
+    monkeypatch.setattr(artifacts, "load_weights", forbidden)
+    with pytest.raises(IntegrityError, match="sha256 mismatch.*Nothing was loaded"):
+        gankit.load_generator(f"zoo:{NAME}")
+    shutil.rmtree(hub_env.cache)
+    shipped = zoo_copy / NAME / "model.safetensors"
+    shipped.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="shipped"):
+        gankit.load_generator(f"zoo:{NAME}")
+    with pytest.raises(IntegrityError):  # nor is a tampered artifact published
+        hub.zoo_publish(catalogue=zoo_copy / "catalogue.json")
+
+
+def test_zoo_add_is_one_step(zoo_copy: Path, tmp_path: Path) -> None:
+    catalogue = zoo_copy / "catalogue.json"
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"fd": {"value": 1.5, "command": "python measure.py"}}))
+    args = ["zoo", "add", "mini", str(zoo_copy / NAME), "--repo", "gankit/mini"]
+    args += ["--metrics", str(metrics), "--train-command", "gankit train ...", "--catalogue"]
+    runner = CliRunner()
+    result = runner.invoke(app, [*args, str(catalogue)])
+    assert result.exit_code == 0, result.output
+    entry = hub.load_catalogue(catalogue)["mini"]
+    assert entry.sha256 == hub.sha256_file(zoo_copy / NAME / "model.safetensors")
+    assert (entry.architecture, entry.dataset, entry.resolution) == (
+        "dcgan",
+        "fashion-mnist",
+        "32x32",
+    )
+    assert entry.metrics["fd"]["value"] == 1.5 and entry.revision == ""
+    assert entry.training["command"] == "gankit train ..." and entry.training["steps"] == 300
+    assert sorted(p.name for p in (zoo_copy / "mini").iterdir()) == sorted(hub.ARTIFACT_FILES)
+    assert gankit.load_generator("zoo:mini").sample(1).shape == (1, 1, 32, 32)
+
+    result = runner.invoke(app, [*args, str(catalogue)])
+    assert isinstance(result.exception, HubError) and "--replace" in str(result.exception)
+    result = runner.invoke(app, [*args, str(catalogue), "--replace", "--arch", "wgan-gp"])
+    assert isinstance(result.exception, HubError) and "dcgan" in str(result.exception)
