@@ -59,6 +59,7 @@ def model_card(
         "",
         "```python",
         "import gankit",
+        "",
         'g = gankit.load_generator("PATH_OR_ZOO_NAME")',
         "images = g.sample(16, seed=0)  # in [-1, 1]",
         "```",
