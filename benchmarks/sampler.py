@@ -1,0 +1,211 @@
+"""Sampling throughput: torch eager vs OnnxSampler, and `gankit serve` under load.
+
+For each generator (an untrained DCGAN 64x64 RGB, which has the shape and cost of
+a real one, and the Fashion-MNIST zoo generator) it measures images/s and p50/p99
+latency at batch 1 and 64 for torch eager (eval mode, no_grad, uint8 conversion
+included, like the sampler's output) and for OnnxSampler (CPU provider here).
+Then it starts `gankit serve` on 127.0.0.1 and drives it with N concurrent
+clients (httpx, asyncio) for T seconds, one image per request in npy format, and
+reports delivered images/s and errors next to the sampler's batch-64 rate.
+
+    python benchmarks/sampler.py --json benchmarks/results/sampler.json
+    python benchmarks/sampler.py --clients 64 --seconds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import gankit
+from gankit.artifacts import save_artifact
+from gankit.export import export_onnx
+from gankit.images import to_uint8
+from gankit.registry import get_architecture, make_config
+from gankit.serving import OnnxSampler
+
+
+def latency_stats(seconds: list[float], batch: int) -> dict[str, float]:
+    """images/s and p50/p99 latency (ms) of repeated calls at one batch size."""
+    ms = sorted(s * 1000 for s in seconds)
+    return {
+        "images_per_s": round(batch * len(seconds) / sum(seconds), 1),
+        "p50_ms": round(statistics.median(ms), 2),
+        "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 2),
+    }
+
+
+def time_calls(fn: Any, repeats: int) -> list[float]:
+    """Wall time of each of ``repeats`` calls (after two warm-up calls)."""
+    fn()
+    fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def dcgan64_artifact(root: Path) -> Path:
+    """An (untrained) DCGAN 64x64 RGB generator artifact."""
+    arch = get_architecture("dcgan")
+    cfg = make_config(arch, {"data_shape": [3, 64, 64]})
+    assert arch.generator is not None
+    g = arch.generator(cfg).eval()
+    return save_artifact(
+        root / "dcgan64", architecture=arch, arch_config=cfg, state_dict=g.state_dict()
+    )
+
+
+def bench_generator(name: str, source: str, root: Path, repeats: int) -> dict[str, Any]:
+    """Torch eager vs OnnxSampler for one generator."""
+    g = gankit.load_generator(source)
+    onnx_path = export_onnx(g, root / f"{name}.onnx")
+    sampler = OnnxSampler(onnx_path, device="cpu")
+    rows: dict[str, Any] = {"generator": name, "onnx": str(onnx_path)}
+    for batch in (1, 64):
+
+        def eager(b: int = batch) -> np.ndarray:
+            with torch.no_grad():
+                return to_uint8(g(torch.randn(b, g.latent_dim)))
+
+        rows[f"torch_eager_b{batch}"] = latency_stats(time_calls(eager, repeats), batch)
+        rows[f"onnx_sampler_b{batch}"] = latency_stats(
+            time_calls(lambda b=batch: sampler.sample(b), repeats), batch
+        )
+    rows["speedup_b64"] = round(
+        rows["onnx_sampler_b64"]["images_per_s"] / rows["torch_eager_b64"]["images_per_s"], 2
+    )
+    print(json.dumps(rows))
+    return rows
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def load(url: str, clients: int, seconds: float) -> dict[str, Any]:
+    """N clients posting one-image npy requests in a loop for ``seconds``."""
+    import httpx
+
+    done = errors = 0
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client(http: httpx.AsyncClient, i: int) -> None:
+        nonlocal done, errors
+        seed = i * 1_000_000
+        while time.perf_counter() < deadline:
+            seed += 1
+            t0 = time.perf_counter()
+            r = await http.post(url, json={"n": 1, "seed": seed, "format": "npy"})
+            latencies.append(time.perf_counter() - t0)
+            if r.status_code == 200:
+                done += 1
+            else:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=clients)
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        await asyncio.gather(*(client(http, i) for i in range(clients)))
+    elapsed = time.perf_counter() - t0
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "images": done,
+        "errors": errors,
+        **latency_stats(latencies, 1),
+        "images_per_s": round(done / elapsed, 1),
+    }
+
+
+def bench_server(onnx_path: str, clients: int, seconds: float, raw_b64: float) -> dict[str, Any]:
+    """Run `gankit serve` and measure it under load."""
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gankit",
+            "serve",
+            onnx_path,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--max-batch",
+            "64",
+            "--max-wait-ms",
+            "5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        result = asyncio.run(load(f"{base}/v1/samples", clients, seconds))
+        result["fraction_of_sampler_b64"] = round(result["images_per_s"] / raw_b64, 3)
+        print(json.dumps(result))
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def main() -> None:
+    """Run the benchmark."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--clients", type=int, default=64)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="gankit-sampler-bench-"))
+    rows = [
+        bench_generator("dcgan-64x64-rgb", str(dcgan64_artifact(root)), root, args.repeats),
+        bench_generator("zoo:dcgan-fashion-mnist", "zoo:dcgan-fashion-mnist", root, args.repeats),
+    ]
+    server = bench_server(
+        rows[0]["onnx"], args.clients, args.seconds, rows[0]["onnx_sampler_b64"]["images_per_s"]
+    )
+    result = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "generators": rows,
+        "server": server,
+    }
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
