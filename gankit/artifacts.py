@@ -90,6 +90,18 @@ class LoadedGenerator(GeneratorSampler):
         self.eval()
 
 
+def _run_artifact(directory: Path) -> Path:
+    """A training run directory stands for its ``artifact/`` sub-directory."""
+    if (directory / CONFIG_NAME).exists() or not (directory / "run.json").exists():
+        return directory
+    if (directory / "artifact" / CONFIG_NAME).exists():
+        return directory / "artifact"
+    raise ArtifactError(
+        f"the run in {str(directory)!r} has not written its artifact yet; "
+        f"finish it with `gankit train --resume {directory}`"
+    )
+
+
 def read_info(directory: Path) -> ArtifactInfo:
     """Read and check an artifact's ``config.json``."""
     path = directory / CONFIG_NAME
@@ -156,7 +168,7 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_generator(source: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
-    """Load a generator from an artifact directory (see module docs).
+    """Load a generator from an artifact directory or a training run directory.
 
     ``zoo:NAME`` and ``hf://OWNER/NAME[@REV]`` sources are resolved by the zoo
     module when it is available. The module is returned in eval mode.
@@ -180,6 +192,7 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Lo
         directory = directory.parent
     if not directory.exists():
         raise ArtifactError(f"artifact {text!r} does not exist")
+    directory = _run_artifact(directory)
     info = read_info(directory)
     state = load_weights(_weights_path(directory))
     generator = build_generator(info)

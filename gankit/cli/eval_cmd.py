@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from gankit.cli.app import app
-from gankit.cli.train_cmd import artifact_path
 from gankit.errors import GankitError
 
 
@@ -34,7 +33,7 @@ def eval_command(
     from gankit import config as config_mod
     from gankit.registry import get_component, make_config
 
-    g = gankit.load_generator(artifact_path(artifact))
+    g = gankit.load_generator(artifact)
     data_name = data or g.config.get("dataset")
     if not data_name:
         raise GankitError("the artifact does not record its dataset; pass --data NAME")

@@ -78,19 +78,6 @@ def train_command(
     typer.echo(f"trained {trainer.step} steps; artifact written to {artifact}")
 
 
-def artifact_path(path: str) -> str:
-    """Accept a run directory for its artifact as well as the artifact itself."""
-    p = Path(path)
-    if (p / "artifact" / "config.json").exists():
-        return str(p / "artifact")
-    if (p / "run.json").exists():
-        raise GankitError(
-            f"the run in {path!r} has not written its artifact yet; "
-            f"finish it with `gankit train --resume {path}`"
-        )
-    return path
-
-
 def _parse_labels(text: str | None) -> list[int] | None:
     if text is None:
         return None
@@ -124,7 +111,7 @@ def sample_command(
     import gankit
     from gankit.images import save_samples_image
 
-    g = gankit.load_generator(artifact_path(artifact))
+    g = gankit.load_generator(artifact)
     label_list = _parse_labels(labels)
     nrow = None
     if per_class is not None:
@@ -195,7 +182,7 @@ def interpolate_command(
 
     if steps < 2:
         raise GankitError(f"--steps must be at least 2, got {steps}")
-    g = gankit.load_generator(artifact_path(artifact))
+    g = gankit.load_generator(artifact)
     gen = torch.Generator().manual_seed(seed)
     a = torch.randn(rows, g.latent_dim, generator=gen)
     b = torch.randn(rows, g.latent_dim, generator=gen)
