@@ -1,0 +1,579 @@
+"""Run the shell examples of the docs for real, so that they cannot rot.
+
+The rules (change them here, and only here):
+
+What runs
+    Every command in a fenced ```bash block of README.md and docs/**/*.md whose
+    program is ``gankit`` (or ``.venv/bin/gankit``), including the parts of
+    ``a && b`` chains and commands after ``VAR=value`` environment prefixes.
+    Backslash continuations are joined; ``#`` comments and anything after a pipe
+    or a redirection are dropped. Each command runs as ``python -m gankit ...``
+    in a subprocess, with ``OMP_NUM_THREADS=1`` and ``HF_HUB_OFFLINE=1``.
+
+Where
+    Each doc file gets its own temporary working directory, and its commands run
+    there in the order the file gives them: relative paths (``runs/x``,
+    ``grid.png``) land in it, and ``sample`` finds what ``train`` wrote. Absolute
+    paths under ``/tmp/`` are moved into it.
+
+Rewrites, for speed only
+    In ``train`` commands, ``--steps N`` becomes ``--steps 2`` (``--steps 3``
+    with ``--resume``, so that the resume really continues), a new run without
+    ``--steps`` gets ``--steps 2``, and tiny overrides are appended where the
+    component's config has the field: ``batch_size=8 progress=false``,
+    ``arch.g_width=8 arch.d_width=8 arch.mlp_hidden=16 arch.embed_dim=4``,
+    ``data.size=16 data.n=256 data.limit=64``. Nothing else is changed.
+
+Prerequisites are run, not skipped
+    A command whose input (the artifact, run or ONNX argument, ``--resume``) does
+    not exist yet is preceded by the documented command that writes it: a
+    ``train --out`` or ``export --out`` of the same file, else of README.md, else
+    of another page. The plugins that a page spells out in
+    ``<!-- example: PATH -->`` blocks and tells the reader to install (docs/plugins.md:
+    ``my-plugin`` and the snippets) are installed for that page's commands by writing
+    them plus a dist-info with their entry points into a directory on ``PYTHONPATH``
+    (the environment itself is not touched). Fashion-MNIST comes
+    from its usual local files when they are installed, else from tiny synthetic
+    IDX files (``data.root=...`` is appended).
+
+Skips, each with its reason, and only these
+    ``gankit export`` without the ``onnx`` extra, ``gankit serve`` without the
+    ``serve`` extra; commands that need the Hugging Face Hub (``push``, ``pull``,
+    ``zoo pull``, ``zoo publish``, ``hf://`` sources); the planned commands
+    ``push``, ``pull`` and ``zoo`` while this installation does not have them;
+    ``zoo add`` (it edits the repository's zoo catalogue); and commands that need
+    the output of a skipped command. A page whose commands are all skipped is
+    reported as skipped; otherwise its skips are listed in a warning.
+
+Repeats
+    A command that an earlier page already ran with the same (rewritten) arguments
+    and environment is not run again: a read-only one (``plugins``, ``list``,
+    ``info``, ``--help``) is taken as passed, and a new ``train`` run's directory
+    is copied from the earlier page. Every distinct command still runs for real.
+
+``gankit serve``
+    Runs for real on a free local port until ``GET /healthz`` answers 200, and is
+    then stopped with SIGINT (a graceful shutdown); it must exit within 60 s.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+import warnings
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+FENCE = re.compile(r"^```bash[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+EXAMPLE = re.compile(r"^<!-- example: (\S+) -->\n```[\w-]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+GANKIT_PROGRAMS = ("gankit", ".venv/bin/gankit")
+#: global options of ``gankit`` that take a value
+GLOBAL_VALUE_OPTIONS = {"--disable-plugin"}
+TRAIN_OPTIONS = ["batch_size=8", "progress=false"]
+ARCH_OPTIONS = {"g_width": 8, "d_width": 8, "mlp_hidden": 16, "embed_dim": 4}
+DATA_OPTIONS = {"size": 16, "n": 256, "limit": 64}
+EXTRAS = {
+    "onnx": ("onnx", "onnxscript", "onnxruntime"),
+    "serve": ("onnxruntime", "starlette", "uvicorn", "prometheus_client"),
+}
+PLANNED = {"push", "pull", "zoo"}  # commands documented ahead of some installations
+HUB_COMMANDS = {("push",), ("pull",), ("zoo", "pull"), ("zoo", "publish")}
+COMMAND_TIMEOUT = 300
+READ_ONLY = {"", "plugins", "list", "info"}
+#: (argv, doc env, example site present) -> working directory of the page that ran it
+_ALREADY_RAN: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...], bool], Path] = {}
+
+
+@dataclass
+class DocCommand:
+    """One ``gankit`` command found in a doc file."""
+
+    argv: list[str]  # the arguments after ``gankit``
+    env: dict[str, str]
+    where: str  # FILE:LINE
+    text: str  # the command as written
+
+    @property
+    def words(self) -> list[str]:
+        """The (sub)command words: ``["train"]``, ``["zoo", "pull"]``."""
+        i = 0
+        while i < len(self.argv) and self.argv[i].startswith("-"):
+            i += 2 if self.argv[i] in GLOBAL_VALUE_OPTIONS else 1
+        rest = self.argv[i:]
+        words = rest[:1]
+        if words == ["zoo"] and len(rest) > 1:
+            words.append(rest[1])
+        return words
+
+    @property
+    def name(self) -> str:
+        return self.words[0] if self.words else ""
+
+    def option(self, flag: str) -> str | None:
+        for i, word in enumerate(self.argv[:-1]):
+            if word == flag:
+                return self.argv[i + 1]
+        for word in self.argv:
+            if word.startswith(flag + "="):
+                return word.split("=", 1)[1]
+        return None
+
+    def positional(self) -> str | None:
+        """The first argument after the (sub)command words, if it is not an option."""
+        words = self.words
+        if not words:
+            return None
+        start = self.argv.index(words[-1]) + 1
+        if start < len(self.argv) and not self.argv[start].startswith("-"):
+            return self.argv[start]
+        return None
+
+    def inputs(self) -> list[str]:
+        """Paths this command reads and that an earlier command must have written."""
+        if self.name == "train":
+            return [p for p in (self.option("--resume"),) if p]
+        if self.name in ("sample", "interpolate", "eval", "export", "serve"):
+            source = self.positional()
+            if source and not source.startswith(("zoo:", "hf://")):
+                return [source]
+        return []
+
+    def outputs(self) -> list[str]:
+        """Paths this command writes that other commands may read."""
+        if self.name == "train" and self.option("--resume") is None:
+            return [p for p in (self.option("--out"),) if p]
+        if self.name == "export":
+            return [self.option("--out") or self.option("-o") or "generator.onnx"]
+        return []
+
+
+@dataclass
+class Page:
+    path: Path
+    commands: list[DocCommand] = field(default_factory=list)
+
+    @property
+    def rel(self) -> str:
+        return self.path.relative_to(ROOT).as_posix()
+
+
+def split_chain(line: str) -> list[str]:
+    """``a && b ; c`` -> ``[a, b, c]``, dropping what follows a pipe or redirection."""
+    parts = re.split(r"\s*(?:&&|;|\|\|)\s*", line)
+    return [re.split(r"\s+(?:\||>|>>|2>|<)\s*", part, maxsplit=1)[0].strip() for part in parts]
+
+
+def parse_page(path: Path) -> Page:
+    page = Page(path)
+    text = path.read_text(encoding="utf-8")
+    for block in FENCE.finditer(text):
+        first_line = text.count("\n", 0, block.start(1)) + 1
+        lines = block.group(1).splitlines()
+        i = 0
+        while i < len(lines):
+            lineno = first_line + i
+            line = lines[i]
+            while line.rstrip().endswith("\\") and i + 1 < len(lines):
+                i += 1
+                line = line.rstrip()[:-1] + " " + lines[i].strip()
+            i += 1
+            for part in split_chain(line):
+                try:
+                    words = shlex.split(part, comments=True)
+                except ValueError:
+                    continue
+                env: dict[str, str] = {}
+                while words and ENV_ASSIGNMENT.match(words[0]):
+                    key, value = words.pop(0).split("=", 1)
+                    env[key] = value
+                if not words:
+                    continue
+                where = f"{page.rel}:{lineno}"
+                if words[0] in GANKIT_PROGRAMS:
+                    page.commands.append(DocCommand(words[1:], env, where, part))
+    return page
+
+
+PAGES = [parse_page(p) for p in DOC_FILES]
+
+
+# -- environment ----------------------------------------------------------------
+
+
+@cache
+def has_extra(extra: str) -> str | None:
+    """None if the extra is installed, else the missing module."""
+    for module in EXTRAS[extra]:
+        if importlib.util.find_spec(module) is None:
+            return module
+    return None
+
+
+@cache
+def cli_commands() -> set[str]:
+    import typer.main
+
+    from gankit.cli import app
+
+    return set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+@cache
+def config_fields(kind: str, name: str) -> frozenset[str]:
+    """Field names of a component's config; empty if this process does not know it."""
+    import dataclasses
+
+    from gankit.errors import GankitError
+    from gankit.registry import get_component
+
+    try:
+        comp = get_component(kind, name)
+    except GankitError:
+        return frozenset()
+    return frozenset(f.name for f in dataclasses.fields(comp.config))
+
+
+def fashion_mnist_root(tmp: Path) -> Path | None:
+    """None when the real files are installed, else a directory of tiny synthetic ones."""
+    try:
+        from gankit_datasets.fashion_mnist import DEFAULT_ROOT, find_split_files
+
+        find_split_files(DEFAULT_ROOT, "train")
+        return None
+    except Exception:
+        pass
+    root = tmp / "fashion-mnist"
+    if not root.exists():
+        root.mkdir()
+        n = 64
+        pixels = bytes((7 * i + 13 * (i // 784)) % 256 for i in range(n * 28 * 28))
+        labels = bytes(i % 10 for i in range(n))
+        for prefix in ("train", "t10k"):
+            (root / f"{prefix}-images-idx3-ubyte.gz").write_bytes(
+                gzip.compress(struct.pack(">IIII", 0x803, n, 28, 28) + pixels)
+            )
+            (root / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(
+                gzip.compress(struct.pack(">II", 0x801, n) + labels)
+            )
+    return root
+
+
+def write_dist_info(site: Path, name: str, version: str, entry_points: dict[str, str]) -> None:
+    dist_info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir(parents=True, exist_ok=True)
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    )
+    lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    (dist_info / "entry_points.txt").write_text(f"[gankit]\n{lines}")
+
+
+def install_examples(page: Page, site: Path) -> None:
+    """Install the plugins a page spells out, as ``pip install`` would, without pip.
+
+    ``DIR/pyproject.toml`` + ``DIR/...`` blocks are a package (its modules, not its
+    tests, plus a dist-info with its entry points); any other ``.py`` block is a
+    single-module plugin, registered under the entry-point name ``doc-snippet-NAME``.
+    """
+    examples = dict(EXAMPLE.findall(page.path.read_text(encoding="utf-8")))
+    packages = {p.split("/", 1)[0] for p in examples if p.endswith("/pyproject.toml")}
+    for package in sorted(packages):
+        project = tomllib.loads(examples[f"{package}/pyproject.toml"])["project"]
+        for path, code in examples.items():
+            top, _, rel = path.partition("/")
+            if top == package and rel.endswith(".py") and not rel.startswith("tests/"):
+                (site / rel).parent.mkdir(parents=True, exist_ok=True)
+                (site / rel).write_text(code)
+        eps = project.get("entry-points", {}).get("gankit", {})
+        write_dist_info(site, project["name"], project["version"], eps)
+    snippets: dict[str, str] = {}
+    for path, code in examples.items():
+        if path.endswith(".py") and path.split("/", 1)[0] not in packages:
+            stem = Path(path).stem
+            site.mkdir(parents=True, exist_ok=True)
+            (site / f"gankit_doc_snippet_{stem}.py").write_text(code)
+            snippets[f"doc-snippet-{stem.replace('_', '-')}"] = f"gankit_doc_snippet_{stem}"
+    if snippets:
+        write_dist_info(site, "gankit-doc-snippets", "0.0.0", snippets)
+
+
+# -- rewriting -------------------------------------------------------------------
+
+
+def move_tmp_paths(argv: list[str], tmp: Path) -> list[str]:
+    out = []
+    for word in argv:
+        key, sep, value = word.partition("=")
+        if word.startswith("/tmp/"):
+            word = str(tmp / word.lstrip("/"))
+        elif sep and value.startswith("/tmp/") and not key.startswith("-"):
+            word = f"{key}={tmp / value.lstrip('/')}"
+        out.append(word)
+    return out
+
+
+def rewrite_train(argv: list[str], tmp: Path) -> list[str]:
+    resume = "--resume" in argv or any(a.startswith("--resume=") for a in argv)
+    steps = "3" if resume else "2"
+    out: list[str] = []
+    it = iter(argv)
+    has_steps = False
+    for word in it:
+        if word == "--steps":
+            next(it, None)
+            out += ["--steps", steps]
+            has_steps = True
+        elif word.startswith("--steps="):
+            out.append(f"--steps={steps}")
+            has_steps = True
+        else:
+            out.append(word)
+    if resume:
+        return out
+    if not has_steps:
+        out += ["--steps", steps]
+    cmd = DocCommand(out, {}, "", "")
+    arch, data = cmd.option("--arch") or "dcgan", cmd.option("--data") or "digits"
+    extra = list(TRAIN_OPTIONS)
+    arch_fields = config_fields("architecture", arch)
+    extra += [f"arch.{k}={v}" for k, v in ARCH_OPTIONS.items() if k in arch_fields]
+    data_fields = config_fields("dataset", data)
+    extra += [f"data.{k}={v}" for k, v in DATA_OPTIONS.items() if k in data_fields]
+    if data == "fashion-mnist" and (root := fashion_mnist_root(tmp)) is not None:
+        extra.append(f"data.root={root}")
+    keys = {e.split("=", 1)[0] for e in extra}
+    out = [w for w in out if w.split("=", 1)[0].removeprefix("train.") not in keys]
+    return out + extra
+
+
+# -- running ---------------------------------------------------------------------
+
+
+class Skipped(Exception):
+    pass
+
+
+def skip_reason(cmd: DocCommand) -> str | None:
+    words = tuple(cmd.words)
+    if cmd.name in PLANNED and cmd.name not in cli_commands():
+        return f"`gankit {cmd.name}` is not in this installation yet"
+    if words in HUB_COMMANDS:
+        return "needs the Hugging Face Hub"
+    if words == ("zoo", "add"):
+        return "edits the repository's zoo catalogue"
+    source = cmd.positional() or ""
+    if source.startswith("hf://"):
+        return "an hf:// source needs the Hugging Face Hub"
+    if cmd.name == "export" and (missing := has_extra("onnx")):
+        return f"the onnx extra is not installed ({missing} is missing)"
+    if cmd.name == "serve" and (missing := has_extra("serve")):
+        return f"the serve extra is not installed ({missing} is missing)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PageRunner:
+    def __init__(self, page: Page, tmp: Path) -> None:
+        self.page = page
+        self.tmp = tmp
+        self.site = tmp / "_site"
+        self.skipped: list[str] = []
+        self.ran = 0
+        self.skipped_outputs: set[str] = set()
+        self.active: set[str] = set()
+
+    def env(self, cmd: DocCommand) -> dict[str, str]:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
+        env.pop("GANKIT_DISABLE_PLUGINS", None)
+        if self.site.exists():
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(self.site), *filter(None, [os.environ.get("PYTHONPATH")])]
+            )
+        env.update(cmd.env)
+        return env
+
+    def producer(self, path: str) -> DocCommand | None:
+        pages = [self.page] + [p for p in PAGES if p.path != self.page.path]
+        for page in pages:
+            for cmd in page.commands:
+                for out in cmd.outputs():
+                    if path == out or path.startswith(out.rstrip("/") + "/"):
+                        return cmd
+        return None
+
+    def ensure_inputs(self, cmd: DocCommand) -> None:
+        for path in cmd.inputs():
+            local = move_tmp_paths([path], self.tmp)[0]
+            if (self.tmp / local).exists():
+                continue
+            if any(path == o or path.startswith(o + "/") for o in self.skipped_outputs):
+                raise Skipped(f"needs {path}, the output of a skipped command")
+            prereq = self.producer(path)
+            assert prereq is not None, (
+                f"{cmd.where}: `{cmd.text}` needs {path}, which no documented command writes"
+            )
+            assert prereq.where not in self.active, f"prerequisite loop at {prereq.where}"
+            self.active.add(prereq.where)
+            try:
+                self.run(prereq, why=f"prerequisite of {cmd.where}")
+            finally:
+                self.active.discard(prereq.where)
+
+    def run(self, cmd: DocCommand, why: str = "") -> None:
+        label = f"{cmd.where}{f' ({why})' if why else ''}: gankit {' '.join(cmd.argv)}"
+        try:
+            if reason := skip_reason(cmd):
+                raise Skipped(reason)
+            self.ensure_inputs(cmd)
+        except Skipped as exc:
+            self.skipped.append(f"{label}: {exc}")
+            self.skipped_outputs.update(cmd.outputs())
+            return
+        argv = move_tmp_paths(cmd.argv, self.tmp)
+        if cmd.name == "train":
+            argv = rewrite_train(argv, self.tmp)
+        key = (tuple(argv), tuple(sorted(cmd.env.items())), self.site.exists())
+        if self.repeat(key, cmd, argv):
+            self.ran += 1
+            return
+        full = [sys.executable, "-m", "gankit", *argv]
+        if cmd.name == "serve":
+            self.serve(full, cmd, label)
+        else:
+            proc = subprocess.run(
+                full,
+                cwd=self.tmp,
+                env=self.env(cmd),
+                capture_output=True,
+                text=True,
+                timeout=COMMAND_TIMEOUT,
+            )
+            output = (proc.stdout + proc.stderr)[-3000:]
+            assert proc.returncode == 0, f"{label}\nexit {proc.returncode}; output:\n{output}"
+        self.ran += 1
+        _ALREADY_RAN.setdefault(key, self.tmp)
+
+    def repeat(self, key: tuple, cmd: DocCommand, argv: list[str]) -> bool:
+        """True if an earlier page ran this command already (see Repeats above)."""
+        earlier = _ALREADY_RAN.get(key)
+        if earlier is None or earlier == self.tmp:
+            return False
+        if cmd.name in READ_ONLY or "--help" in argv:
+            return True
+        out = cmd.option("--out")
+        if cmd.name == "train" and cmd.option("--resume") is None and out:
+            if Path(out).is_absolute() or (self.tmp / out).exists():
+                return False
+            if not (earlier / out / "artifact").exists():
+                return False
+            shutil.copytree(earlier / out, self.tmp / out)
+            return True
+        return False
+
+    def serve(self, full: list[str], cmd: DocCommand, label: str) -> None:
+        port = free_port()
+        argv = list(full)
+        if "--port" in argv:
+            argv[argv.index("--port") + 1] = str(port)
+        else:
+            argv += ["--port", str(port)]
+        if "--host" in argv:
+            argv[argv.index("--host") + 1] = "127.0.0.1"
+        proc = subprocess.Popen(
+            argv,
+            cwd=self.tmp,
+            env=self.env(cmd),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            status = None
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/healthz", timeout=2
+                    ) as response:
+                        status = response.status
+                        break
+                except OSError:
+                    time.sleep(0.25)
+            assert status == 200, f"{label}\n/healthz never answered 200 (exit {proc.poll()})"
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            try:
+                out, _ = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
+                pytest.fail(f"{label}\ndid not stop within 60 s of SIGINT:\n{out[-3000:]}")
+
+    def run_page(self) -> None:
+        install_examples(self.page, self.site)
+        for cmd in self.page.commands:
+            self.run(cmd)
+
+
+# -- tests -------------------------------------------------------------------------
+
+
+def test_the_quick_start_is_extracted() -> None:
+    readme = next(p for p in PAGES if p.rel == "README.md")
+    names = [c.name for c in readme.commands]
+    assert names[:2] == ["train", "sample"], readme.commands[:2]
+    assert readme.commands[0].option("--out") == "runs/digits"
+    assert sum(len(p.commands) for p in PAGES) >= 20
+
+
+def test_rewrites_touch_only_what_makes_it_fast(tmp_path: Path) -> None:
+    argv = ["train", "--arch", "dcgan", "--data", "digits", "--steps", "1500", "--out", "r"]
+    out = rewrite_train(argv, tmp_path)
+    assert out[:9] == ["train", "--arch", "dcgan", "--data", "digits", "--steps", "2", "--out", "r"]
+    assert {"batch_size=8", "arch.g_width=8", "arch.d_width=8", "data.size=16"} <= set(out)
+    assert "arch.mlp_hidden=16" not in out  # dcgan has no such field
+    resume = rewrite_train(["train", "--resume", "r", "--steps", "3000"], tmp_path)
+    assert resume == ["train", "--resume", "r", "--steps", "3"]
+    assert move_tmp_paths(["--out", "/tmp/x"], tmp_path) == ["--out", str(tmp_path / "tmp/x")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", [p for p in PAGES if p.commands], ids=lambda p: p.rel)
+def test_doc_commands_run(page: Page, tmp_path: Path) -> None:
+    runner = PageRunner(page, tmp_path)
+    runner.run_page()
+    if runner.skipped and not runner.ran:
+        pytest.skip("every command skipped:\n" + "\n".join(runner.skipped))
+    if runner.skipped:
+        warnings.warn(
+            f"{page.rel}: {len(runner.skipped)} command(s) skipped:\n" + "\n".join(runner.skipped),
+            stacklevel=1,
+        )
