@@ -172,3 +172,56 @@ def test_two_gloo_processes_agree_and_match_one_process_with_double_batch(
     # only rank 0 wrote the run directory
     assert (two / "artifact" / "model.safetensors").exists()
     assert len((two / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_gradient_penalty_under_ddp_and_resume_on_another_world_size(
+    tmp_path: Path, plugin_path: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(plugin_path), "OMP_NUM_THREADS": "1"}
+    env.pop("GANKIT_DISABLE_PLUGINS", None)
+    run_dir = tmp_path / "gp"
+    run_dir.mkdir()
+    args = [*TRAIN[: TRAIN.index("--steps")], "--steps", "6", *TRAIN[TRAIN.index("--steps") + 2 :]]
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(_free_port()),
+            "-m",
+            "gankit",
+            *args,
+            "--out",
+            str(run_dir),
+            "batch_size=16",
+            "loss=wasserstein",
+            "regularizers=gradient-penalty",
+            "checkpoint_every=3",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    rank0 = load_file(str(run_dir / "G-rank-0.safetensors"))
+    rank1 = load_file(str(run_dir / "G-rank-1.safetensors"))
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)  # double backward synced
+    # the 2-process checkpoint continues in a single process
+    run = subprocess.run(
+        [sys.executable, "-m", "gankit", "train", "--resume", str(run_dir), "--steps", "9"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    resumed = load_file(str(run_dir / "G-rank-single.safetensors"))
+    assert not torch.equal(resumed["net.0.weight"], rank0["net.0.weight"])
+    assert (run_dir / "checkpoints" / "ckpt-00000009.json").exists()
