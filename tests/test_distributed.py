@@ -104,8 +104,6 @@ TRAIN = [
     "ddp-mlp",
     "--data",
     "ring8",
-    "--steps",
-    "10",
     "--seed",
     "4",
     "data.n=2000",
@@ -115,48 +113,37 @@ TRAIN = [
 ]
 
 
-@pytest.mark.slow
-def test_two_gloo_processes_agree_and_match_one_process_with_double_batch(
-    tmp_path: Path, plugin_path: Path
-) -> None:
+def gankit(plugin_path: Path, *args: str, procs: int = 1) -> None:
+    """Run ``python -m gankit ARGS`` (under torchrun with ``procs`` > 1); it must succeed."""
     env = {**os.environ, "PYTHONPATH": str(plugin_path), "OMP_NUM_THREADS": "1"}
     env.pop("GANKIT_DISABLE_PLUGINS", None)
-    two = tmp_path / "two"
-    two.mkdir()  # both ranks write their dumps before rank 0 would create it
-    run = subprocess.run(
-        [
-            sys.executable,
+    launcher = [sys.executable]
+    if procs > 1:
+        launcher += [
             "-m",
             "torch.distributed.run",
             "--nproc-per-node",
-            "2",
+            str(procs),
             "--master-addr",
             "127.0.0.1",
             "--master-port",
             str(_free_port()),
-            "-m",
-            "gankit",
-            *TRAIN,
-            "--out",
-            str(two),
-            "batch_size=16",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    one = tmp_path / "one"
-    one.mkdir()
+        ]
     run = subprocess.run(
-        [sys.executable, "-m", "gankit", *TRAIN, "--out", str(one), "batch_size=32"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [*launcher, "-m", "gankit", *args], env=env, capture_output=True, text=True, timeout=300
     )
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_agree_and_match_one_process_with_double_batch(
+    tmp_path: Path, plugin_path: Path
+) -> None:
+    two, one = tmp_path / "two", tmp_path / "one"
+    two.mkdir()  # both ranks write their dumps before rank 0 would create it
+    one.mkdir()
+    gankit(plugin_path, *TRAIN, "--steps", "10", "--out", str(two), "batch_size=16", procs=2)
+    gankit(plugin_path, *TRAIN, "--steps", "10", "--out", str(one), "batch_size=32")
 
     rank0 = load_file(str(two / "G-rank-0.safetensors"))
     rank1 = load_file(str(two / "G-rank-1.safetensors"))
@@ -178,50 +165,26 @@ def test_two_gloo_processes_agree_and_match_one_process_with_double_batch(
 def test_gradient_penalty_under_ddp_and_resume_on_another_world_size(
     tmp_path: Path, plugin_path: Path
 ) -> None:
-    env = {**os.environ, "PYTHONPATH": str(plugin_path), "OMP_NUM_THREADS": "1"}
-    env.pop("GANKIT_DISABLE_PLUGINS", None)
     run_dir = tmp_path / "gp"
     run_dir.mkdir()
-    args = [*TRAIN[: TRAIN.index("--steps")], "--steps", "6", *TRAIN[TRAIN.index("--steps") + 2 :]]
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc-per-node",
-            "2",
-            "--master-addr",
-            "127.0.0.1",
-            "--master-port",
-            str(_free_port()),
-            "-m",
-            "gankit",
-            *args,
-            "--out",
-            str(run_dir),
-            "batch_size=16",
-            "loss=wasserstein",
-            "regularizers=gradient-penalty",
-            "checkpoint_every=3",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    gankit(
+        plugin_path,
+        *TRAIN,
+        "--steps",
+        "6",
+        "--out",
+        str(run_dir),
+        "batch_size=16",
+        "loss=wasserstein",
+        "regularizers=gradient-penalty",
+        "checkpoint_every=3",
+        procs=2,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
     rank0 = load_file(str(run_dir / "G-rank-0.safetensors"))
     rank1 = load_file(str(run_dir / "G-rank-1.safetensors"))
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)  # double backward synced
     # the 2-process checkpoint continues in a single process
-    run = subprocess.run(
-        [sys.executable, "-m", "gankit", "train", "--resume", str(run_dir), "--steps", "9"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    gankit(plugin_path, "train", "--resume", str(run_dir), "--steps", "9")
     resumed = load_file(str(run_dir / "G-rank-single.safetensors"))
     assert not torch.equal(resumed["net.0.weight"], rank0["net.0.weight"])
     assert (run_dir / "checkpoints" / "ckpt-00000009.json").exists()

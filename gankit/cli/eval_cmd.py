@@ -31,7 +31,7 @@ def eval_command(
     """Evaluate a generator: print a table of metrics and optionally write JSON."""
     import gankit
     from gankit import config as config_mod
-    from gankit.registry import get_component, make_config
+    from gankit.registry import create_dataset, get_component, make_config
 
     g = gankit.load_generator(artifact)
     data_name = data or g.config.get("dataset")
@@ -48,15 +48,16 @@ def eval_command(
             f"dataset {data_name!r} has no default metrics; pass --metrics "
             f"(see `gankit list metric`)"
         )
-    dataset = dataset_comp.factory(make_config(dataset_comp, {}))  # type: ignore[attr-defined]
+    dataset = create_dataset(data_name)
     results: dict[str, Any] = {"artifact": artifact, "data": data_name, "metrics": {}}
     for name in names:
         comp = get_component("metric", name)
         fields = config_mod.field_names(comp.config)
         values = {k: v for k, v in (("n", n), ("seed", seed)) if v is not None and k in fields}
-        metric = comp.factory(make_config(comp, values))  # type: ignore[attr-defined]
+        cfg = make_config(comp, values)
+        metric = comp.factory(cfg)  # type: ignore[attr-defined]
         results["metrics"][name] = {
-            "config": config_mod.to_json(make_config(comp, values)),
+            "config": config_mod.to_json(cfg),
             "values": metric.compute(g, dataset),
         }
     table = Table(title=f"{artifact} on {data_name}")

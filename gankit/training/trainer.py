@@ -39,7 +39,14 @@ from gankit.errors import ConfigError, GankitError
 from gankit.images import save_samples_image
 from gankit.modelcard import model_card
 from gankit.plugins import PluginManager, get_manager
-from gankit.registry import get_architecture, get_component, make_config
+from gankit.registry import (
+    create_dataset,
+    create_loss,
+    create_metric,
+    create_regularizer,
+    get_architecture,
+    make_config,
+)
 from gankit.regularizers import Regularizer, StepContext
 from gankit.sampling import GeneratorSampler
 from gankit.training import checkpoint as ckpt
@@ -56,10 +63,6 @@ METRICS_FILE = "metrics.jsonl"
 
 class TrainingDiverged(GankitError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def _build(component: Any) -> Any:
-    return component.factory(make_config(component, {}))
 
 
 def _flat(logits: torch.Tensor) -> torch.Tensor:
@@ -96,22 +99,17 @@ class Trainer:
         self._seed_everything(self.cfg.seed)
 
         self.arch: Architecture = get_architecture(spec.arch)
-        dataset_comp = get_component("dataset", spec.data)
-        self.data: TensorData = dataset_comp.factory(  # type: ignore[attr-defined]
-            make_config(dataset_comp, spec.data_config)
-        )
+        self.data: TensorData = create_dataset(spec.data, **spec.data_config)
         self.arch_config = self._build_arch_config()
         self.conditional = self.arch_config.num_classes > 0
 
         assert self.arch.generator is not None and self.arch.discriminator is not None
         self.G: nn.Module = self.arch.generator(self.arch_config).to(self.device)
         self.D: nn.Module = self.arch.discriminator(self.arch_config).to(self.device)
-        loss_comp = get_component("loss", self.cfg.loss)
-        self.loss = loss_comp.factory(make_config(loss_comp, spec.loss_config))  # type: ignore
+        self.loss = create_loss(self.cfg.loss, **spec.loss_config)
         self.regularizers: list[Regularizer] = []
         for name in self.cfg.regularizers:
-            comp = get_component("regularizer", name)
-            reg = comp.factory(make_config(comp, spec.regularizer_configs.get(name, {})))  # type: ignore
+            reg = create_regularizer(name, **spec.regularizer_configs.get(name, {}))
             reg.setup(self.G, self.D)
             self.regularizers.append(reg)
         self._G_train, self._D_train = self._wrap(self.G), self._wrap(self.D)
@@ -128,7 +126,7 @@ class Trainer:
         use_scaler = self.cfg.amp == "fp16"
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
-        self.metrics = [(name, _build(get_component("metric", name))) for name in self.cfg.metrics]
+        self.metrics = [(name, create_metric(name)) for name in self.cfg.metrics]
         self.sampler = EpochSampler(
             len(self.data), self.cfg.batch_size * self.dist.world_size, self.cfg.seed
         )
