@@ -379,12 +379,15 @@ class Trainer:
         return model
 
     @torch.no_grad()
-    def save_grid(self, name: str) -> Path:
-        """Write a sample grid of the fixed latent batch to ``samples/NAME.png`` (rank 0)."""
+    def save_grid(self, name: str, model: nn.Module | None = None) -> Path:
+        """Write a sample grid of the fixed latent batch to ``samples/NAME.png`` (rank 0).
+
+        ``model`` is a sampling model already prepared by :meth:`sampling_model`.
+        """
         path = self.out_dir / "samples" / f"{name}.png"
         if not self.dist.is_main:
             return path
-        model = self.sampling_model()
+        model = model or self.sampling_model()
         was_training = model.training
         model.eval()
         labels = self._fixed_labels.to(self.device) if self._fixed_labels is not None else None
@@ -398,12 +401,14 @@ class Trainer:
             centers=self.data.mode_centers,
         )
 
-    def compute_metrics(self) -> dict[str, float]:
+    def compute_metrics(self, model: nn.Module | None = None) -> dict[str, float]:
         """Run the configured metrics on the sampling model; keys are ``metric/value``."""
         if not self.metrics:
             return {}
         sampler = GeneratorSampler(
-            self.sampling_model(), self.arch_config.latent_dim, self.arch_config.num_classes
+            model or self.sampling_model(),
+            self.arch_config.latent_dim,
+            self.arch_config.num_classes,
         )
         out: dict[str, float] = {}
         for name, metric in self.metrics:
@@ -485,6 +490,7 @@ class Trainer:
         """
         if not self.dist.is_main:
             return self.out_dir / "artifact"
+        model = self.sampling_model()  # batch-norm statistics are refreshed once, here
         if metrics is None:
             metrics = {
                 key: {
@@ -492,10 +498,9 @@ class Trainer:
                     "step": self.step,
                     "measured_by": f"gankit trainer, metric {key.split('/')[0]} defaults",
                 }
-                for key, value in self.compute_metrics().items()
+                for key, value in self.compute_metrics(model).items()
             }
-        grid = self.save_grid("final")
-        model = self.sampling_model()
+        grid = self.save_grid("final", model)
         extra: dict[str, Any] = {
             "dataset": self.spec.data,
             "class_names": self.data.class_names,
