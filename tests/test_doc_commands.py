@@ -7,8 +7,13 @@ What runs
     program is ``gankit`` (or ``.venv/bin/gankit``), including the parts of
     ``a && b`` chains and commands after ``VAR=value`` environment prefixes.
     Backslash continuations are joined; ``#`` comments and anything after a pipe
-    or a redirection are dropped. Each command runs as ``python -m gankit ...``
-    in a subprocess, with ``OMP_NUM_THREADS=1`` and ``HF_HUB_OFFLINE=1``.
+    or a redirection are dropped; other programs (``python ...``, ``export ...``,
+    ``git diff ...``) are not run. Each command runs as ``python -m gankit ...``
+    in a subprocess, with ``OMP_NUM_THREADS=1``, the page's own huggingface_hub
+    home (``HF_HOME``; the ``HF_*`` variables of the caller are dropped) and the
+    page's own copy of the zoo directory (``GANKIT_ZOO_DIR``), so that ``zoo add``
+    and ``zoo publish`` never touch ``zoo/gankit_zoo/``. Pages without Hub commands
+    run with ``HF_HUB_OFFLINE=1``.
 
 Where
     Each doc file gets its own temporary working directory, and its commands run
@@ -28,7 +33,10 @@ Prerequisites are run, not skipped
     A command whose input (the artifact, run or ONNX argument, ``--resume``) does
     not exist yet is preceded by the documented command that writes it: a
     ``train --out`` or ``export --out`` of the same file, else of README.md, else
-    of another page. The plugins that a page spells out in
+    of another page; failing that, the stand-in of ``STAND_IN_COMMANDS`` /
+    ``STAND_IN_FILES`` (inputs the docs leave to the reader or make with another
+    program). A command is run once per page: a prerequisite is not run again
+    at its own place. The plugins that a page spells out in
     ``<!-- example: PATH -->`` blocks and tells the reader to install (docs/plugins.md:
     ``my-plugin`` and the snippets) are installed for that page's commands by writing
     them plus a dist-info with their entry points into a directory on ``PYTHONPATH``
@@ -36,14 +44,27 @@ Prerequisites are run, not skipped
     from its usual local files when they are installed, else from tiny synthetic
     IDX files (``data.root=...`` is appended).
 
+The Hub
+    A page with Hub commands (``push``, ``pull``, ``zoo pull``, ``zoo publish``,
+    ``hf://`` sources) gets its own local Hub, ``tests/hub_server.py``'s FakeHub
+    on 127.0.0.1, and its commands talk to it with the real huggingface_hub
+    client (``HF_ENDPOINT``, ``HF_TOKEN`` = the FakeHub's write token; the docs'
+    ``export HF_TOKEN=hf_...`` is not run). The docs' placeholders are replaced
+    as ``PLACEHOLDERS`` says. What a Hub command needs is made first, by the
+    documented commands that make it: the ``push`` to the repository (to the
+    branch: a ``pull OWNER/NAME@v2`` gets the documented push plus
+    ``--revision v2``) before a pull, and the ``zoo publish`` of the entry before
+    a ``zoo pull``. The answers are checked against the FakeHub: ``push``
+    prints the head commit of its branch, ``pull`` prints a snapshot of the
+    expected commit in the page's cache, ``zoo publish`` writes the commits into
+    the page's catalogue copy, and the repository's catalogue is left unchanged.
+
 Skips, each with its reason, and only these
     ``gankit export`` without the ``onnx`` extra, ``gankit serve`` without the
-    ``serve`` extra; commands that need the Hugging Face Hub (``push``, ``pull``,
-    ``zoo pull``, ``zoo publish``, ``hf://`` sources); the planned commands
-    ``push``, ``pull`` and ``zoo`` while this installation does not have them;
-    ``zoo add`` (it edits the repository's zoo catalogue); and commands that need
-    the output of a skipped command. A page whose commands are all skipped is
-    reported as skipped; otherwise its skips are listed in a warning.
+    ``serve`` extra; the planned commands ``push``, ``pull`` and ``zoo`` while
+    this installation does not have them; and commands that need the output of
+    a skipped command. A page whose commands are all skipped is reported as
+    skipped; otherwise its skips are listed in a warning.
 
 Repeats
     A command that an earlier page already ran with the same (rewritten) arguments
@@ -72,11 +93,15 @@ import sys
 import time
 import urllib.request
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import pytest
+from hub_server import WRITE_TOKEN, FakeHub
+
+from gankit.hub import CATALOGUE_NAME, ZooEntry, load_catalogue
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -100,6 +125,35 @@ EXTRAS = {
 }
 PLANNED = {"push", "pull", "zoo"}  # commands documented ahead of some installations
 HUB_COMMANDS = {("push",), ("pull",), ("zoo", "pull"), ("zoo", "publish")}
+ZOO = ROOT / "zoo" / "gankit_zoo"
+#: The placeholders of the docs (docs/zoo.md) and what replaces them in every argument;
+#: ``<...>`` values are filled in when the command runs.
+PLACEHOLDERS = {
+    # the reader's Hub repository: any valid id will do on the local Hub, where the
+    # page's own `gankit push --repo OWNER/NAME` creates it
+    "OWNER/NAME": "doc-owner/doc-model",
+    # an elided commit sha (`pull OWNER/NAME@3f2a9c1...`): the full sha of main that
+    # the page's `gankit push` to that repository printed
+    "3f2a9c1...": "<commit of main>",
+    # a private Hub's URL (`zoo publish --endpoint`): the local Hub's
+    "https://hub.example.org": "<endpoint>",
+}
+#: Inputs that the docs leave to the reader, made when no documented command writes
+#: them: path -> the gankit command that makes a (tiny) one.
+STAND_IN_COMMANDS = {
+    # `zoo add ... runs/progan/artifact`: the maintainer's own ProGAN run (its
+    # --train-command elides the options); a tiny ProGAN on Fashion-MNIST
+    "runs/progan": "train --arch progan --data fashion-mnist --out runs/progan"
+    " arch.latent_dim=16 arch.max_width=16 arch.fmap_base=64",
+}
+#: Inputs that the docs make with another program: path -> the stand-in's contents.
+STAND_IN_FILES = {
+    # `zoo add --metrics /tmp/metrics.json`, printed by `python zoo/measure_fmnist.py`,
+    # which needs the real Fashion-MNIST and minutes of classifier training; the
+    # format it prints (and the doc describes) with made-up numbers
+    "/tmp/metrics.json": '{"frechet_distance": {"value": 99.9, "n": 64,'
+    ' "command": "a stand-in written by tests/test_doc_commands.py"}}',
+}
 COMMAND_TIMEOUT = 300
 READ_ONLY = {"", "plugins", "list", "info"}
 #: (argv, doc env, example site present) -> working directory of the page that ran it
@@ -140,25 +194,43 @@ class DocCommand:
                 return word.split("=", 1)[1]
         return None
 
-    def positional(self) -> str | None:
-        """The first argument after the (sub)command words, if it is not an option."""
+    def positionals(self) -> list[str]:
+        """The arguments after the (sub)command words, up to the first option."""
         words = self.words
         if not words:
-            return None
-        start = self.argv.index(words[-1]) + 1
-        if start < len(self.argv) and not self.argv[start].startswith("-"):
-            return self.argv[start]
-        return None
+            return []
+        out = []
+        for word in self.argv[self.argv.index(words[-1]) + 1 :]:
+            if word.startswith("-"):
+                break
+            out.append(word)
+        return out
+
+    def positional(self) -> str | None:
+        """The first argument after the (sub)command words, if it is not an option."""
+        return next(iter(self.positionals()), None)
 
     def inputs(self) -> list[str]:
         """Paths this command reads and that an earlier command must have written."""
         if self.name == "train":
             return [p for p in (self.option("--resume"),) if p]
-        if self.name in ("sample", "interpolate", "eval", "export", "serve"):
+        if self.name in ("sample", "interpolate", "eval", "export", "serve", "push"):
             source = self.positional()
             if source and not source.startswith(("zoo:", "hf://")):
                 return [source]
+        if self.words == ["zoo", "add"]:
+            return [*self.positionals()[1:2], *filter(None, [self.option("--metrics")])]
         return []
+
+    def hub_spec(self) -> str | None:
+        """The ``OWNER/NAME[@REV]`` that this command downloads from the Hub, if any."""
+        source = self.positional() or ""
+        if self.name == "pull" or source.startswith("hf://"):
+            return source.removeprefix("hf://")
+        return None
+
+    def needs_hub(self) -> bool:
+        return tuple(self.words) in HUB_COMMANDS or self.hub_spec() is not None
 
     def outputs(self) -> list[str]:
         """Paths this command writes that other commands may read."""
@@ -376,16 +448,8 @@ class Skipped(Exception):
 
 
 def skip_reason(cmd: DocCommand) -> str | None:
-    words = tuple(cmd.words)
     if cmd.name in PLANNED and cmd.name not in cli_commands():
         return f"`gankit {cmd.name}` is not in this installation yet"
-    if words in HUB_COMMANDS:
-        return "needs the Hugging Face Hub"
-    if words == ("zoo", "add"):
-        return "edits the repository's zoo catalogue"
-    source = cmd.positional() or ""
-    if source.startswith("hf://"):
-        return "an hf:// source needs the Hugging Face Hub"
     if cmd.name == "export" and (missing := has_extra("onnx")):
         return f"the onnx extra is not installed ({missing} is missing)"
     if cmd.name == "serve" and (missing := has_extra("serve")):
@@ -404,14 +468,32 @@ class PageRunner:
         self.page = page
         self.tmp = tmp
         self.site = tmp / "_site"
+        self.zoo = tmp / "_zoo"  # the page's copy of zoo/gankit_zoo (GANKIT_ZOO_DIR)
+        self.hf_home = tmp / "_hf-home"
+        self.hub: FakeHub | None = None  # the page's local Hub, started by its first Hub command
         self.skipped: list[str] = []
         self.ran = 0
         self.skipped_outputs: set[str] = set()
         self.active: set[str] = set()
+        self.done: set[int] = set()  # id() of the commands run (or skipped) on this page
+        self.pushed: dict[tuple[str, str], str] = {}  # (repo, branch) -> the sha push printed
+        self.published: set[str] = set()  # zoo entries that `zoo publish` pushed to self.hub
 
     def env(self, cmd: DocCommand) -> dict[str, str]:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
         env.pop("GANKIT_DISABLE_PLUGINS", None)
+        env.update(
+            OMP_NUM_THREADS="1",
+            NO_COLOR="1",
+            GANKIT_ZOO_DIR=str(self.zoo),
+            HF_HOME=str(self.hf_home),
+            HF_HUB_DISABLE_TELEMETRY="1",
+            HF_HUB_DISABLE_PROGRESS_BARS="1",
+        )
+        if self.hub is None:
+            env["HF_HUB_OFFLINE"] = "1"
+        else:
+            env.update(HF_ENDPOINT=self.hub.url, HF_TOKEN=WRITE_TOKEN)
         if self.site.exists():
             env["PYTHONPATH"] = os.pathsep.join(
                 [str(self.site), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -419,13 +501,19 @@ class PageRunner:
         env.update(cmd.env)
         return env
 
+    def documented(self) -> Iterator[DocCommand]:
+        """Every documented command, this page's first."""
+        for page in [self.page] + [p for p in PAGES if p.path != self.page.path]:
+            yield from page.commands
+
     def producer(self, path: str) -> DocCommand | None:
-        pages = [self.page] + [p for p in PAGES if p.path != self.page.path]
-        for page in pages:
-            for cmd in page.commands:
-                for out in cmd.outputs():
-                    if path == out or path.startswith(out.rstrip("/") + "/"):
-                        return cmd
+        for cmd in self.documented():
+            for out in cmd.outputs():
+                if path == out or path.startswith(out.rstrip("/") + "/"):
+                    return cmd
+        for key, command in STAND_IN_COMMANDS.items():
+            if path == key or path.startswith(key + "/"):
+                return DocCommand(shlex.split(command), {}, f"stand-in for {key}", command)
         return None
 
     def ensure_inputs(self, cmd: DocCommand) -> None:
@@ -436,27 +524,128 @@ class PageRunner:
             if any(path == o or path.startswith(o + "/") for o in self.skipped_outputs):
                 raise Skipped(f"needs {path}, the output of a skipped command")
             prereq = self.producer(path)
+            if prereq is None and path in STAND_IN_FILES:
+                (self.tmp / local).parent.mkdir(parents=True, exist_ok=True)
+                (self.tmp / local).write_text(STAND_IN_FILES[path])
+                continue
             assert prereq is not None, (
                 f"{cmd.where}: `{cmd.text}` needs {path}, which no documented command writes"
             )
-            assert prereq.where not in self.active, f"prerequisite loop at {prereq.where}"
-            self.active.add(prereq.where)
-            try:
-                self.run(prereq, why=f"prerequisite of {cmd.where}")
-            finally:
-                self.active.discard(prereq.where)
+            self.run_prerequisite(prereq, cmd)
+
+    def run_prerequisite(self, prereq: DocCommand, cmd: DocCommand, how: str = "") -> None:
+        assert prereq.where not in self.active, f"prerequisite loop at {prereq.where}"
+        self.active.add(prereq.where)
+        try:
+            self.run(prereq, why=f"{how}prerequisite of {cmd.where}")
+        finally:
+            self.active.discard(prereq.where)
+
+    # -- the local Hub (see The Hub above) --
+
+    def local_hub(self) -> FakeHub:
+        if self.hub is None:
+            self.hub = FakeHub(self.tmp / "_hub")
+            self.hub.serve()
+        return self.hub
+
+    def catalogue(self) -> dict[str, ZooEntry]:
+        return load_catalogue(self.zoo / CATALOGUE_NAME)
+
+    def substitute(self, word: str) -> str:
+        """Replace the docs' placeholders in one argument (see PLACEHOLDERS)."""
+        for placeholder, value in PLACEHOLDERS.items():
+            if placeholder not in word:
+                continue
+            if value == "<endpoint>":
+                value = self.local_hub().url
+            elif value == "<commit of main>":
+                repo = word.removeprefix("hf://").split("@")[0]
+                value = self.pushed[(repo, "main")]
+            word = word.replace(placeholder, value)
+        return word
+
+    def ensure_hub_state(self, cmd: DocCommand) -> None:
+        """Push what a download needs first: its repository and branch, or its zoo entry."""
+        if (spec := cmd.hub_spec()) is not None:
+            repo, _, rev = spec.partition("@")
+            branch = rev if rev and PLACEHOLDERS.get(rev) != "<commit of main>" else "main"
+            if (self.substitute(repo), branch) not in self.pushed:
+                prereq, how = self.push_producer(repo, branch, cmd)
+                self.run_prerequisite(prereq, cmd, how)
+                if (self.substitute(repo), branch) not in self.pushed:
+                    raise Skipped(f"needs {repo}@{branch}, which a skipped command pushes")
+        elif cmd.words == ["zoo", "pull"] and (name := cmd.positional()) not in self.published:
+            publishes = [c for c in self.documented() if c.words == ["zoo", "publish"]]
+            prereq = next((c for c in publishes if name in c.positionals()), None)
+            prereq = prereq or next((c for c in publishes if not c.positionals()), None)
+            assert prereq is not None, f"{cmd.where}: no documented `zoo publish` publishes {name}"
+            self.run_prerequisite(prereq, cmd)
+            if name not in self.published:
+                raise Skipped(f"needs zoo entry {name} published, by a skipped command")
+
+    def push_producer(self, repo: str, branch: str, cmd: DocCommand) -> tuple[DocCommand, str]:
+        """The documented push to ``repo`` on ``branch``, else its push to main + ``--revision``."""
+        pushes = [c for c in self.documented() if c.name == "push" and c.option("--repo") == repo]
+        for push in pushes:
+            if (push.option("--revision") or "main") == branch:
+                return push, ""
+        base = next((c for c in pushes if c.option("--revision") is None), None)
+        assert base is not None, f"{cmd.where}: no documented `gankit push` pushes {repo}"
+        derived = DocCommand([*base.argv, "--revision", branch], base.env, base.where, base.text)
+        return derived, f"with --revision {branch}, "
+
+    def check_hub_answer(self, cmd: DocCommand, argv: list[str], stdout: str, label: str) -> None:
+        """Check what a Hub or zoo command printed and did against the local Hub."""
+        hub = self.local_hub()
+        ran = DocCommand(argv, {}, "", "")
+        lines = stdout.strip().splitlines() or [""]
+        where = f"{label}\nprinted:\n{stdout}"
+        if cmd.name == "push":  # prints the commit sha, the head of the branch
+            repo, branch = ran.option("--repo") or "", ran.option("--revision") or "main"
+            head = hub.repos[repo].branches[branch]
+            assert lines[-1] == head, f"{where}\nbut {repo}@{branch} is {head}"
+            self.pushed[(repo, branch)] = head
+        elif cmd.words in (["pull"], ["zoo", "pull"]):  # prints a snapshot in the page's cache
+            if cmd.name == "pull":
+                repo, _, rev = (ran.positional() or "").partition("@")
+                commits = hub.repos[repo].commits
+                commit = hub.repos[repo].branches.get(rev or "main") or next(
+                    c for c in commits if c.startswith(rev)
+                )
+            else:
+                commit = self.catalogue()[ran.positional() or ""].revision
+            folder = Path(lines[-1])
+            assert folder.is_relative_to(self.hf_home), f"{where}\nnot in {self.hf_home}"
+            assert folder.name == commit, f"{where}\nnot a snapshot of commit {commit}"
+            assert (folder / "model.safetensors").is_file(), f"{where}\nno model.safetensors"
+        elif cmd.words == ["zoo", "publish"]:  # the commits are written into the catalogue copy
+            entries = self.catalogue()
+            for name in ran.positionals() or entries:
+                entry = entries[name]
+                head = hub.repos[entry.repo_id].branches["main"]
+                assert entry.revision == head, f"{where}\n{name}: {entry.revision!r} != {head}"
+                assert f"{name}: {head}" in lines, f"{where}\nno `{name}: {head}` line"
+                self.published.add(name)
+            assert lines[-1] == f"revisions written to {self.zoo / CATALOGUE_NAME}", where
+        elif cmd.words == ["zoo", "add"]:
+            assert ran.positional() in self.catalogue(), f"{where}\nnot in {self.zoo}"
 
     def run(self, cmd: DocCommand, why: str = "") -> None:
+        self.done.add(id(cmd))
         label = f"{cmd.where}{f' ({why})' if why else ''}: gankit {' '.join(cmd.argv)}"
         try:
             if reason := skip_reason(cmd):
                 raise Skipped(reason)
             self.ensure_inputs(cmd)
+            if cmd.needs_hub():
+                self.local_hub()
+                self.ensure_hub_state(cmd)
         except Skipped as exc:
             self.skipped.append(f"{label}: {exc}")
             self.skipped_outputs.update(cmd.outputs())
             return
-        argv = move_tmp_paths(cmd.argv, self.tmp)
+        argv = [self.substitute(word) for word in move_tmp_paths(cmd.argv, self.tmp)]
         if cmd.name == "train":
             argv = rewrite_train(argv, self.tmp)
         key = (tuple(argv), tuple(sorted(cmd.env.items())), self.site.exists())
@@ -476,7 +665,10 @@ class PageRunner:
                 timeout=COMMAND_TIMEOUT,
             )
             output = (proc.stdout + proc.stderr)[-3000:]
-            assert proc.returncode == 0, f"{label}\nexit {proc.returncode}; output:\n{output}"
+            ran = f"gankit {shlex.join(argv)}"
+            assert proc.returncode == 0, f"{label}\nran {ran}\nexit {proc.returncode}:\n{output}"
+            if cmd.needs_hub() or cmd.words == ["zoo", "add"]:
+                self.check_hub_answer(cmd, argv, proc.stdout, f"{label}\nran {ran}")
         self.ran += 1
         _ALREADY_RAN.setdefault(key, self.tmp)
 
@@ -539,8 +731,18 @@ class PageRunner:
 
     def run_page(self) -> None:
         install_examples(self.page, self.site)
-        for cmd in self.page.commands:
-            self.run(cmd)
+        shutil.copytree(ZOO, self.zoo, ignore=shutil.ignore_patterns("__pycache__"))
+        real_catalogue = (ZOO / CATALOGUE_NAME).read_bytes()
+        try:
+            for cmd in self.page.commands:
+                if id(cmd) not in self.done:  # not already run as a prerequisite
+                    self.run(cmd)
+        finally:
+            if self.hub is not None:
+                self.hub.stop()
+        assert (ZOO / CATALOGUE_NAME).read_bytes() == real_catalogue, (
+            f"a command of {self.page.rel} changed the repository's zoo catalogue"
+        )
 
 
 # -- tests -------------------------------------------------------------------------
@@ -563,6 +765,21 @@ def test_rewrites_touch_only_what_makes_it_fast(tmp_path: Path) -> None:
     resume = rewrite_train(["train", "--resume", "r", "--steps", "3000"], tmp_path)
     assert resume == ["train", "--resume", "r", "--steps", "3"]
     assert move_tmp_paths(["--out", "/tmp/x"], tmp_path) == ["--out", str(tmp_path / "tmp/x")]
+
+
+def test_hub_commands_are_run_and_their_tables_are_used() -> None:
+    """The Hub and zoo commands are not skipped, and each placeholder and stand-in is needed."""
+    commands = [c for p in PAGES for c in p.commands]
+    hub_commands = [c for c in commands if c.needs_hub() or c.words == ["zoo", "add"]]
+    assert len(hub_commands) >= 9, [c.where for c in hub_commands]
+    assert [c.where for c in hub_commands if skip_reason(c)] == []
+    texts = [" ".join(c.argv) for c in commands]
+    for placeholder in PLACEHOLDERS:
+        assert any(placeholder in text for text in texts), f"no doc command has {placeholder}"
+    inputs = [path for c in commands for path in c.inputs()]
+    for path in [*STAND_IN_COMMANDS, *STAND_IN_FILES]:
+        assert any(i == path or i.startswith(path + "/") for i in inputs), f"nothing reads {path}"
+        assert all(c.outputs() != [path] for c in commands), f"a doc command writes {path}"
 
 
 @pytest.mark.slow

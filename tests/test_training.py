@@ -352,3 +352,18 @@ def test_cli_train_resume_and_sample(tmp_path: Path) -> None:
     )
     assert r.returncode == 2 and "did you mean 'lr_g'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_max_minutes_stops_with_checkpoint_and_artifact_and_resumes(tmp_path: Path) -> None:
+    # a budget far below one step's time: training stops after the first whole step
+    spec = tiny_spec(50, max_minutes=1e-6, checkpoint_every=100)
+    artifact = Trainer(spec, tmp_path / "run").fit()
+    assert (artifact / "model.safetensors").is_file()
+    latest = ckpt.load_latest(tmp_path / "run" / "checkpoints")
+    assert latest is not None and latest.step == 1
+    # a later fit gets its own budget and continues from that checkpoint
+    resumed = Trainer(spec, tmp_path / "run")
+    resumed.fit()
+    assert resumed.step == 2
+    with pytest.raises(ValueError, match="max_minutes must be >= 0"):
+        tiny_spec(5, max_minutes=-1)

@@ -59,6 +59,8 @@ class TrainConfig:
     dist_timeout: seconds a process waits for the others before the job fails.
     channels_last / compile: speed options (NHWC memory layout; torch.compile of G and D).
     adam: "default", "foreach" or "fused" Adam implementation.
+    max_minutes: stop after this much wall time in one ``fit`` (0: no limit), with a
+    checkpoint and the artifact written as at the last step; ``steps`` still caps it.
     """
 
     steps: int = 0
@@ -90,6 +92,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     adam: str = "default"
+    max_minutes: float = 0.0
 
     def __post_init__(self) -> None:
         if self.amp not in ("none", "bf16", "fp16"):
@@ -101,6 +104,8 @@ class TrainConfig:
             raise ValueError(f"adam must be 'default', 'foreach' or 'fused', got {self.adam!r}")
         if self.steps < 0:
             raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if self.max_minutes < 0:
+            raise ValueError(f"max_minutes must be >= 0 (0: no limit), got {self.max_minutes}")
 
 
 @dataclass

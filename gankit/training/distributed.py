@@ -74,6 +74,17 @@ def device_for(info: DistInfo, name: str) -> torch.device:
     return device
 
 
+def any_rank(info: DistInfo, flag: bool) -> bool:
+    """True on every rank if ``flag`` is true on any of them (so all ranks stop together)."""
+    if not (info.enabled and dist.is_initialized()):
+        return flag
+    t = torch.tensor([int(flag)], dtype=torch.int64)
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def barrier(info: DistInfo) -> None:
     """Wait for every rank (no-op for a single process)."""
     if info.enabled and dist.is_initialized():

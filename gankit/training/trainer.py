@@ -555,7 +555,9 @@ class Trainer:
         """Train until ``steps`` total generator steps, then write the artifact.
 
         Resumes from the newest whole checkpoint in the run directory if there
-        is one. Returns the artifact path.
+        is one. With ``max_minutes`` set, stops earlier once that much wall time
+        has passed in this call (after a whole step, with a checkpoint). Returns
+        the artifact path.
         """
         total = steps if steps is not None else self.cfg.steps
         main = self.dist.is_main
@@ -577,13 +579,17 @@ class Trainer:
             dynamic_ncols=True,
         )
         t0 = time.perf_counter()
+        deadline = t0 + 60.0 * self.cfg.max_minutes if self.cfg.max_minutes > 0 else None
         metrics_path = self.out_dir / METRICS_FILE
         with metrics_path.open("a") if main else contextlib.nullcontext() as metrics_file:
             while self.step < total:
                 logs = self.train_step()
                 self.manager.hook.gankit_on_step_end(trainer=self, step=self.step, logs=logs)
                 self.step += 1
-                last = self.step == total
+                out_of_time = deadline is not None and distributed.any_rank(
+                    self.dist, time.perf_counter() >= deadline
+                )
+                last = self.step == total or out_of_time
                 every = self.cfg.metrics_every
                 metric_step = main and bool(self.metrics) and every > 0 and self.step % every == 0
                 if metric_step:
@@ -609,6 +615,14 @@ class Trainer:
                 if self.step % self.cfg.checkpoint_every == 0 or last:
                     self.save_checkpoint()
                 bar.update(1)
+                if out_of_time:
+                    log.info(
+                        "max_minutes=%g reached at step %d of %d; stopping",
+                        self.cfg.max_minutes,
+                        self.step,
+                        total,
+                    )
+                    break
         bar.close()
         self.manager.hook.gankit_on_train_end(trainer=self)
         artifact = self.write_artifact()
