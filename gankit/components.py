@@ -154,6 +154,12 @@ class Metric(Component):
     ``compute(generator, data) -> dict[str, float]``, where ``generator`` is a
     :class:`gankit.sampling.GeneratorSampler` (it has ``sample(n, seed, labels)``)
     and ``data`` the :class:`gankit.data.TensorData` to compare against.
+
+    If the config has a ``split`` field, ``data`` is that split of the dataset
+    (built with the generator's training data options; see
+    :mod:`gankit.evaluation`), otherwise the dataset as trained on. Configs
+    should have ``n`` (samples) and ``seed`` fields, which ``gankit eval --n
+    --seed`` set.
     """
 
     kind: ClassVar[str] = "metric"

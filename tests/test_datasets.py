@@ -67,6 +67,21 @@ def test_digits_rejects_bad_size() -> None:
         gankit.create_dataset("digits", size=0)
 
 
+def test_digits_train_and_test_splits_partition_all(digits: gankit.data.TensorData) -> None:
+    train = gankit.create_dataset("digits", split="train")
+    test = gankit.create_dataset("digits", split="test")
+    assert (len(train), len(test)) == (1442, 355)
+    assert train.labels is not None and test.labels is not None and digits.labels is not None
+    per_class = torch.bincount(test.labels, minlength=10)
+    assert per_class.min() >= 34 and per_class.max() <= 36  # every fifth image of each class
+    together = torch.cat([train.samples, test.samples]).flatten(1)
+    assert sorted(map(tuple, together.tolist())) == sorted(
+        map(tuple, digits.samples.flatten(1).tolist())
+    )
+    with pytest.raises(ConfigError, match="split must be 'all' or 'train' or 'test', got 'val'"):
+        gankit.create_dataset("digits", split="val")
+
+
 # -- IDX files and fashion-mnist ------------------------------------------------------
 
 

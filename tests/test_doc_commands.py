@@ -61,10 +61,11 @@ The Hub
 
 Skips, each with its reason, and only these
     ``gankit export`` without the ``onnx`` extra, ``gankit serve`` without the
-    ``serve`` extra; the planned commands ``push``, ``pull`` and ``zoo`` while
-    this installation does not have them; and commands that need the output of
-    a skipped command. A page whose commands are all skipped is reported as
-    skipped; otherwise its skips are listed in a warning.
+    ``serve`` extra, ``gankit plot`` without the ``plot`` extra; the planned
+    commands ``push``, ``pull`` and ``zoo`` while this installation does not
+    have them; and commands that need the output of a skipped command. A page
+    whose commands are all skipped is reported as skipped; otherwise its skips
+    are listed in a warning.
 
 Repeats
     A command that an earlier page already ran with the same (rewritten) arguments
@@ -122,6 +123,7 @@ DATA_OPTIONS = {"size": 16, "n": 256, "limit": 64}
 EXTRAS = {
     "onnx": ("onnx", "onnxscript", "onnxruntime"),
     "serve": ("onnxruntime", "starlette", "uvicorn", "prometheus_client"),
+    "plot": ("matplotlib",),
 }
 PLANNED = {"push", "pull", "zoo"}  # commands documented ahead of some installations
 HUB_COMMANDS = {("push",), ("pull",), ("zoo", "pull"), ("zoo", "publish")}
@@ -140,11 +142,9 @@ PLACEHOLDERS = {
 }
 #: Inputs that the docs leave to the reader, made when no documented command writes
 #: them: path -> the gankit command that makes a (tiny) one.
-STAND_IN_COMMANDS = {
-    # `zoo add ... runs/progan/artifact`: the maintainer's own ProGAN run (its
-    # --train-command elides the options); a tiny ProGAN on Fashion-MNIST
-    "runs/progan": "train --arch progan --data fashion-mnist --out runs/progan"
-    " arch.latent_dim=16 arch.max_width=16 arch.fmap_base=64",
+STAND_IN_COMMANDS: dict[str, str] = {
+    # none at present: docs/zoo.md's `zoo add ... runs/progan/artifact` reads the run
+    # that docs/tutorials/progan.md trains
 }
 #: Inputs that the docs make with another program: path -> the stand-in's contents.
 STAND_IN_FILES = {
@@ -214,7 +214,7 @@ class DocCommand:
         """Paths this command reads and that an earlier command must have written."""
         if self.name == "train":
             return [p for p in (self.option("--resume"),) if p]
-        if self.name in ("sample", "interpolate", "eval", "export", "serve", "push"):
+        if self.name in ("sample", "interpolate", "eval", "export", "serve", "push", "plot"):
             source = self.positional()
             if source and not source.startswith(("zoo:", "hf://")):
                 return [source]
@@ -454,6 +454,8 @@ def skip_reason(cmd: DocCommand) -> str | None:
         return f"the onnx extra is not installed ({missing} is missing)"
     if cmd.name == "serve" and (missing := has_extra("serve")):
         return f"the serve extra is not installed ({missing} is missing)"
+    if cmd.name == "plot" and (missing := has_extra("plot")):
+        return f"the plot extra is not installed ({missing} is missing)"
     return None
 
 

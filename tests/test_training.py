@@ -64,12 +64,14 @@ def test_half_resume_half_equals_straight_run(tmp_path: Path) -> None:
     a = load_file(str(tmp_path / "straight" / "artifact" / "model.safetensors"))
     b = load_file(str(tmp_path / "halves" / "artifact" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    # metrics.jsonl holds each logged step once, in order
+    # metrics.jsonl holds each logged step once, in order, including the line of
+    # the step the run resumed from (written before that checkpoint)
     steps = [
         json.loads(line)["step"]
         for line in (tmp_path / "halves" / "metrics.jsonl").read_text().splitlines()
     ]
     assert steps == sorted(set(steps))
+    assert steps == [4, 8]
 
 
 def _cli(*args: str) -> list[str]:

@@ -1,8 +1,5 @@
 """MkDocs hooks for the gankit site (listed under ``hooks:`` in mkdocs.yml).
 
-0. Pages that other work adds later (``extra.optional_nav`` in mkdocs.yml) join the
-   nav as soon as their file exists, so the strict build neither fails on a nav
-   entry without a file nor on a file missing from the nav.
 1. Links from a page to the source tree (``../gankit/hookspecs.py``, ``../plugins``)
    work on GitHub but not on the site. A link to a module that the API reference
    documents becomes a cross-reference to it; any other becomes a link into the
@@ -26,23 +23,6 @@ _ROLE = re.compile(
     r":(?:py:)?(?:class|func|meth|data|attr|mod|exc|obj|const):<code>(?P<tilde>~)?(?P<path>[^<]+)</code>"
 )
 _DIRECTIVE = re.compile(r"^:::\s+(?P<ident>[\w.]+)", re.MULTILINE)
-
-
-def on_config(config: Any) -> Any:
-    docs_dir = Path(config["docs_dir"])
-    optional = config["extra"].get("optional_nav") or []
-    nav = config["nav"]
-    for entry in optional:
-        section, title, path = entry["section"], entry["title"], entry["file"]
-        if not (docs_dir / path).exists():
-            continue
-        for item in nav:
-            if isinstance(item, dict) and section in item:
-                item[section].append({title: path})
-                break
-        else:
-            nav.append({section: [{title: path}]})
-    return config
 
 
 def _documented_modules(docs_dir: Path) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from gankit.cli import eval_cmd, hub_cmd, plugins_cmd, serving_cmd, train_cmd  # noqa: F401 - registers commands
+from gankit.cli import eval_cmd, hub_cmd, plot_cmd, plugins_cmd, serving_cmd, train_cmd  # noqa: F401 - registers commands
 from gankit.cli.app import app
 from gankit.errors import GankitError
 

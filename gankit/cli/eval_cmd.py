@@ -11,7 +11,25 @@ from rich.console import Console
 from rich.table import Table
 
 from gankit.cli.app import app
-from gankit.errors import GankitError
+from gankit.errors import ConfigError, GankitError
+
+
+def metric_options(items: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
+    """Parse ``METRIC.KEY=VALUE`` options into ``{metric: {key: value}}``."""
+    from gankit import config as config_mod
+
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in config_mod.parse_overrides(items).items():
+        metric, dot, field = key.partition(".")
+        if not dot or not field:
+            raise ConfigError(f"option {key!r}: write METRIC.KEY=VALUE, e.g. -o fd.classifier=PATH")
+        if metric not in names:
+            raise ConfigError(
+                f"option {key!r} is for metric {metric!r}, which is not among --metrics "
+                f"({', '.join(names)})"
+            )
+        out.setdefault(metric, {})[field] = value
+    return out
 
 
 @app.command("eval")
@@ -26,15 +44,34 @@ def eval_command(
     ] = None,
     n: Annotated[int | None, typer.Option("--n", help="Samples per metric.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Latent seed.")] = None,
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="Reference split [default: each metric's, e.g. test]."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="A metric option, METRIC.KEY=VALUE (e.g. fid.weights=PATH); repeatable.",
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
 ) -> None:
-    """Evaluate a generator: print a table of metrics and optionally write JSON."""
+    """Evaluate a generator: print a table of metrics and optionally write JSON.
+
+    Each metric with a ``split`` option compares with that split of the dataset
+    (its test split by default), built with the dataset options the generator
+    was trained with.
+    """
     import gankit
     from gankit import config as config_mod
-    from gankit.registry import create_dataset, get_component, make_config
+    from gankit.evaluation import ReferenceData, metric_split
+    from gankit.registry import get_component, make_config
 
     g = gankit.load_generator(artifact)
-    data_name = data or g.config.get("dataset")
+    trained_on = g.config.get("dataset")
+    data_name = data or trained_on
     if not data_name:
         raise GankitError("the artifact does not record its dataset; pass --data NAME")
     dataset_comp = get_component("dataset", data_name)
@@ -48,24 +85,31 @@ def eval_command(
             f"dataset {data_name!r} has no default metrics; pass --metrics "
             f"(see `gankit list metric`)"
         )
-    dataset = create_dataset(data_name)
+    options = metric_options(option or [], names)
+    data_config = dict(g.config.get("data_config") or {}) if data_name == trained_on else {}
+    reference = ReferenceData(data_name, data_config)
     results: dict[str, Any] = {"artifact": artifact, "data": data_name, "metrics": {}}
     for name in names:
         comp = get_component("metric", name)
         fields = config_mod.field_names(comp.config)
-        values = {k: v for k, v in (("n", n), ("seed", seed)) if v is not None and k in fields}
-        cfg = make_config(comp, values)
+        common = (("n", n), ("seed", seed), ("split", split))
+        values = {k: v for k, v in common if v is not None and k in fields}
+        cfg = make_config(comp, {**values, **options.get(name, {})})
         metric = comp.factory(cfg)  # type: ignore[attr-defined]
+        wanted = metric_split(cfg)
         results["metrics"][name] = {
             "config": config_mod.to_json(cfg),
-            "values": metric.compute(g, dataset),
+            "reference": reference.describe(wanted),
+            "values": metric.compute(g, reference.get(wanted)),
         }
     table = Table(title=f"{artifact} on {data_name}")
-    for col in ("metric", "quantity", "value"):
+    for col in ("metric", "quantity", "value", "reference"):
         table.add_column(col)
     for name, res in results["metrics"].items():
+        ref = res["reference"]
+        where = f"{ref['dataset']} {ref['split'] or ''} ({ref['size']})".replace("  ", " ")
         for key, value in res["values"].items():
-            table.add_row(name, key, f"{value:.4g}")
+            table.add_row(name, key, f"{value:.4g}", where)
     Console().print(table)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)

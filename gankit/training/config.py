@@ -16,10 +16,12 @@ A config file::
     [loss]          # options of the chosen loss
     [regularizers.r1]
     gamma = 5.0
+    [metrics.fd]    # options of a metric named in [train] metrics
+    n = 2000
 
 Overrides use the same sections with dots (``arch.latent_dim=64``,
-``regularizers.r1.gamma=5``); a key without a section is looked up in
-``train``, ``arch`` and ``data`` and must belong to exactly one of them.
+``regularizers.r1.gamma=5``, ``metrics.fd.n=2000``); a key without a section is
+looked up in ``train``, ``arch`` and ``data`` and must belong to exactly one of them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ from gankit.components import Architecture
 from gankit.errors import ConfigError
 from gankit.registry import get_architecture, get_component, make_config
 
-SECTIONS = ("train", "arch", "data", "loss", "regularizers")
+SECTIONS = ("train", "arch", "data", "loss", "regularizers", "metrics")
+#: sections whose sub-sections are named components: ``regularizers.r1.gamma``
+NAMED_SECTIONS = ("regularizers", "metrics")
+BEST_MODES = ("min", "max")
 
 
 @dataclass
@@ -53,14 +58,24 @@ class TrainConfig:
     keep_checkpoints: how many checkpoints to keep. grid_size: images in a sample grid.
     progress: show a progress bar.
     metrics: metric components computed during training and for the artifact
-    (default: the dataset's own, e.g. mixture-modes for ring8/grid25).
+    (default: the dataset's own, e.g. mixture-modes for ring8/grid25); their
+    options go in ``[metrics.NAME]`` (``metrics.fd.n=2000``). A metric with a
+    ``split`` option compares with that split of the dataset (test by default).
     metrics_every: compute them every this many steps (0: only at the end).
+    best_metric: a logged metric key, ``METRIC/VALUE`` (e.g. ``fd/frechet_distance``),
+    to keep the best checkpoint by: whenever it improves at a metric step (every
+    ``metrics_every`` steps, which must be positive), that step's checkpoint goes to
+    ``checkpoints/best/``, its generator artifact to ``artifact-best/`` and a note
+    to ``best.json`` (see :mod:`gankit.training.best`). "" keeps none.
+    best_mode: "min" (lower is better, distances) or "max" (accuracy, coverage).
     sync_batchnorm: under torchrun, synchronize batch-norm statistics across processes.
     dist_timeout: seconds a process waits for the others before the job fails.
     channels_last / compile: speed options (NHWC memory layout; torch.compile of G and D).
     adam: "default", "foreach" or "fused" Adam implementation.
     max_minutes: stop after this much wall time in one ``fit`` (0: no limit), with a
     checkpoint and the artifact written as at the last step; ``steps`` still caps it.
+    tensorboard: also log to ``RUN_DIR/tensorboard`` (the built-in gankit-tensorboard
+    plugin; needs the ``tensorboard`` package).
     """
 
     steps: int = 0
@@ -87,12 +102,15 @@ class TrainConfig:
     progress: bool = True
     metrics: tuple[str, ...] = ()
     metrics_every: int = 1000
+    best_metric: str = ""
+    best_mode: str = "min"
     sync_batchnorm: bool = False
     dist_timeout: float = 600.0
     channels_last: bool = False
     compile: bool = False
     adam: str = "default"
     max_minutes: float = 0.0
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         if self.amp not in ("none", "bf16", "fp16"):
@@ -106,6 +124,13 @@ class TrainConfig:
             raise ValueError(f"steps must be >= 0, got {self.steps}")
         if self.max_minutes < 0:
             raise ValueError(f"max_minutes must be >= 0 (0: no limit), got {self.max_minutes}")
+        if self.best_mode not in BEST_MODES:
+            raise ValueError(f"best_mode must be 'min' or 'max', got {self.best_mode!r}")
+        if self.best_metric and "/" not in self.best_metric:
+            raise ValueError(
+                f"best_metric must be a logged key METRIC/VALUE (e.g. fd/frechet_distance), "
+                f"got {self.best_metric!r}"
+            )
 
 
 @dataclass
@@ -119,6 +144,7 @@ class RunSpec:
     data_config: dict[str, Any] = field(default_factory=dict)
     loss_config: dict[str, Any] = field(default_factory=dict)
     regularizer_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metric_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (see :func:`spec_from_json`)."""
@@ -130,6 +156,7 @@ class RunSpec:
             "data_config": self.data_config,
             "loss_config": self.loss_config,
             "regularizer_configs": self.regularizer_configs,
+            "metric_configs": self.metric_configs,
         }
 
 
@@ -143,6 +170,7 @@ def spec_from_json(raw: dict[str, Any]) -> RunSpec:
         data_config=raw.get("data_config", {}),
         loss_config=raw.get("loss_config", {}),
         regularizer_configs=raw.get("regularizer_configs", {}),
+        metric_configs=raw.get("metric_configs", {}),
     )
 
 
@@ -159,14 +187,16 @@ def _split_overrides(
     for key, value in overrides.items():
         head, dot, rest = key.partition(".")
         if dot and head in SECTIONS:
-            if head == "regularizers":
-                reg, dot2, sub = rest.partition(".")
+            if head in NAMED_SECTIONS:
+                name, dot2, sub = rest.partition(".")
                 if not dot2:
-                    raise ConfigError(
-                        f"override {key!r}: use regularizers.NAME.KEY=VALUE "
-                        f"(e.g. regularizers.r1.gamma=5)"
+                    example = {"regularizers": "regularizers.r1.gamma=5"}.get(
+                        head, "metrics.fd.n=2000"
                     )
-                out["regularizers"].setdefault(reg, {})[sub] = value
+                    raise ConfigError(
+                        f"override {key!r}: use {head}.NAME.KEY=VALUE (e.g. {example})"
+                    )
+                out[head].setdefault(name, {})[sub] = value
             else:
                 out[head][rest] = value
             continue
@@ -244,8 +274,7 @@ def resolve(
                 f"options given for regularizer {name!r}, which is not in "
                 f"regularizers={list(train.regularizers)}; add it there"
             )
-    for name in train.metrics:
-        get_component("metric", name)
+    metric_values = _metric_configs(train, file_values.get("metrics", {}), split["metrics"])
     for name in train.regularizers:
         comp = get_component("regularizer", name)
         values = {
@@ -264,7 +293,40 @@ def resolve(
         data_config=_jsonable(data_values),
         loss_config=_jsonable(loss_values),
         regularizer_configs={k: _jsonable(v) for k, v in reg_values.items()},
+        metric_configs={k: _jsonable(v) for k, v in metric_values.items()},
     )
+
+
+def _metric_configs(
+    train: TrainConfig, from_file: dict[str, Any], from_overrides: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Validate the metrics, their options and ``best_metric``; return the options."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in set(from_file) | set(from_overrides):
+        if name not in train.metrics:
+            raise ConfigError(
+                f"options given for metric {name!r}, which is not in "
+                f"metrics={list(train.metrics)}; add it there"
+            )
+    for name in train.metrics:
+        comp = get_component("metric", name)
+        values = {**from_file.get(name, {}), **from_overrides.get(name, {})}
+        make_config(comp, values)
+        if values:
+            out[name] = values
+    if train.best_metric:
+        metric = train.best_metric.split("/", 1)[0]
+        if metric not in train.metrics:
+            raise ConfigError(
+                f"best_metric={train.best_metric!r} names metric {metric!r}, which is not "
+                f"computed: add it to metrics (metrics={list(train.metrics) + [metric]})"
+            )
+        if train.metrics_every <= 0:
+            raise ConfigError(
+                f"best_metric={train.best_metric!r} is checked at metric steps, but "
+                f"metrics_every={train.metrics_every}; set metrics_every to a positive interval"
+            )
+    return out
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,12 @@ Run directory layout::
     RUN_DIR/samples/step-*.png  sample grids from a fixed latent batch
     RUN_DIR/checkpoints/        atomic safetensors + JSON checkpoints
     RUN_DIR/artifact/           the generator artifact (see gankit.artifacts)
+
+and, with ``best_metric`` set (see :mod:`gankit.training.best`)::
+
+    RUN_DIR/checkpoints/best/   the checkpoint of the best metric step
+    RUN_DIR/artifact-best/      the generator artifact of that step
+    RUN_DIR/best.json           which metric, value and step
 """
 
 from __future__ import annotations
@@ -36,21 +42,23 @@ from gankit.artifacts import save_artifact
 from gankit.components import Architecture
 from gankit.data import TensorData
 from gankit.errors import ConfigError, GankitError
+from gankit.evaluation import ReferenceData, metric_split
 from gankit.images import save_samples_image
 from gankit.modelcard import model_card
 from gankit.plugins import PluginManager, get_manager
 from gankit.registry import (
     create_dataset,
     create_loss,
-    create_metric,
     create_regularizer,
     get_architecture,
+    get_component,
     make_config,
 )
 from gankit.regularizers import Regularizer, StepContext
 from gankit.sampling import GeneratorSampler
 from gankit.training import checkpoint as ckpt
 from gankit.training import distributed
+from gankit.training.best import BestTracker
 from gankit.training.config import RunSpec, spec_from_json
 from gankit.training.ema import EMA, refresh_batchnorm
 from gankit.training.sampler import EpochSampler
@@ -126,7 +134,15 @@ class Trainer:
         use_scaler = self.cfg.amp == "fp16"
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
-        self.metrics = [(name, create_metric(name)) for name in self.cfg.metrics]
+        #: (name, config, metric) of each configured metric
+        self.metrics = self._build_metrics()
+        #: the data each metric compares with (its ``split``, built on first use)
+        self.reference = ReferenceData(spec.data, dict(spec.data_config), base=self.data)
+        self.best = (
+            BestTracker(self.out_dir, self.cfg.best_metric, self.cfg.best_mode)
+            if self.cfg.best_metric
+            else None
+        )
         self.sampler = EpochSampler(
             len(self.data), self.cfg.batch_size * self.dist.world_size, self.cfg.seed
         )
@@ -179,6 +195,14 @@ class Trainer:
         if self.arch.adapt is not None:
             cfg = self.arch.adapt(cfg, self.data.data_shape, self.data.num_classes)
         return cfg
+
+    def _build_metrics(self) -> list[tuple[str, Any, Any]]:
+        out = []
+        for name in self.cfg.metrics:
+            comp = get_component("metric", name)
+            cfg = make_config(comp, self.spec.metric_configs.get(name, {}))
+            out.append((name, cfg, comp.factory(cfg)))  # type: ignore[attr-defined]
+        return out
 
     def _fixed_batch(self) -> tuple[torch.Tensor, torch.Tensor | None, int | None]:
         gen = torch.Generator().manual_seed(self.cfg.seed + 2)
@@ -411,10 +435,21 @@ class Trainer:
             self.arch_config.num_classes,
         )
         out: dict[str, float] = {}
-        for name, metric in self.metrics:
-            for key, value in metric.compute(sampler, self.data).items():
+        for name, cfg, metric in self.metrics:
+            data = self.reference.get(metric_split(cfg))
+            for key, value in metric.compute(sampler, data).items():
                 out[f"{name}/{key}"] = float(value)
         return out
+
+    def metric_provenance(self) -> dict[str, dict[str, Any]]:
+        """For each metric: its options and the reference data, as the artifact records them."""
+        return {
+            name: {
+                "config": config_mod.to_json(cfg),
+                "reference": self.reference.describe(metric_split(cfg)),
+            }
+            for name, cfg, _ in self.metrics
+        }
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Everything needed to continue exactly: tensors and JSON scalars."""
@@ -482,27 +517,48 @@ class Trainer:
         self.state = dict(meta.get("plugin_state", {}))
         self.set_batch_size(int(meta.get("batch_size", self.batch_size)))
 
-    def write_artifact(self, metrics: dict[str, Any] | None = None) -> Path:
-        """Write the generator artifact to ``RUN_DIR/artifact``.
+    def _metric_records(self, values: dict[str, float]) -> dict[str, Any]:
+        """Metric values with how they were measured, as config.json and the card hold them."""
+        how = self.metric_provenance()
+        records = {}
+        for key, value in values.items():
+            name = key.split("/")[0]
+            cfg, ref = how[name]["config"], how[name]["reference"]
+            options = ", ".join(f"{k}={v}" for k, v in cfg.items() if v not in ("", None))
+            split = f" {ref['split']}" if ref["split"] else ""
+            records[key] = {
+                "value": value,
+                "step": self.step,
+                "measured_by": f"gankit trainer, metric {name} ({options})",
+                "reference": f"{ref['dataset']}{split}, {ref['size']} samples",
+            }
+        return records
+
+    def write_artifact(
+        self,
+        metrics: dict[str, Any] | None = None,
+        out: Path | None = None,
+        model: nn.Module | None = None,
+        grid: str = "final",
+    ) -> Path:
+        """Write the generator artifact to ``out`` (default ``RUN_DIR/artifact``).
 
         ``metrics`` (default: the configured metrics, computed now) go into
-        config.json and the model card with how they were measured. Only rank 0 writes.
+        config.json and the model card with how they were measured. ``model``
+        is a sampling model already prepared by :meth:`sampling_model`; its
+        grid goes to ``samples/GRID.png`` and into the artifact. Only rank 0 writes.
         """
+        out = out or self.out_dir / "artifact"
         if not self.dist.is_main:
-            return self.out_dir / "artifact"
-        model = self.sampling_model()  # batch-norm statistics are refreshed once, here
+            return out
+        if model is None:
+            model = self.sampling_model()  # batch-norm statistics are refreshed once, here
         if metrics is None:
-            metrics = {
-                key: {
-                    "value": value,
-                    "step": self.step,
-                    "measured_by": f"gankit trainer, metric {key.split('/')[0]} defaults",
-                }
-                for key, value in self.compute_metrics(model).items()
-            }
-        grid = self.save_grid("final", model)
+            metrics = self._metric_records(self.compute_metrics(model))
+        grid_png = self.save_grid(grid, model)
         extra: dict[str, Any] = {
             "dataset": self.spec.data,
+            "data_config": self.spec.data_config,
             "class_names": self.data.class_names,
             "training": {
                 "steps": self.step,
@@ -527,15 +583,38 @@ class Trainer:
             self.arch_config.num_classes,
         )
         return save_artifact(
-            self.out_dir / "artifact",
+            out,
             architecture=self.arch,
             arch_config=self.arch_config,
             state_dict=model.state_dict(),
             value_range=self.data.value_range,
             extra=extra,
             card=card,
-            samples_png=grid,
+            samples_png=grid_png,
         )
+
+    def keep_if_best(self, logs: dict[str, Any], model: nn.Module) -> bool:
+        """At a metric step: if ``best_metric`` improved, keep this step's checkpoint and artifact.
+
+        ``model`` is the sampling model the metrics were computed with. Returns
+        True if this step became the best.
+        """
+        if self.best is None or not self.dist.is_main:
+            return False
+        value = self.best.value_of(logs)
+        if not self.best.improves(value):
+            return False
+        tensors, meta = self.state_tensors()
+        meta["best"] = {"metric": self.best.key, "mode": self.best.mode, "value": value}
+        checkpoint = ckpt.save(self.best.checkpoint_dir, self.step, tensors, meta, keep=1)
+        names = {name for name, _, _ in self.metrics}
+        metrics = {k: v for k, v in logs.items() if k.split("/")[0] in names}
+        artifact = self.write_artifact(
+            self._metric_records(metrics), out=self.best.artifact_dir, model=model, grid="best"
+        )
+        self.best.record(self.step, value, checkpoint, artifact)
+        log.info("step %d: new best %s = %.6g", self.step, self.best.key, value)
+        return True
 
     # -- the loop -------------------------------------------------------------------
 
@@ -547,7 +626,7 @@ class Trainer:
         keep = [
             line
             for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) < self.step
+            if line.strip() and json.loads(line).get("step", 0) <= self.step
         ]
         path.write_text("".join(line + "\n" for line in keep))
 
@@ -570,6 +649,8 @@ class Trainer:
             log.info("resumed from %s at step %d", latest.path, self.step)
         if main:
             self._truncate_metrics()
+            if self.best is not None:
+                self.best.load()
         self.manager.hook.gankit_on_train_start(trainer=self)
         bar = tqdm(
             total=total,
@@ -593,7 +674,9 @@ class Trainer:
                 every = self.cfg.metrics_every
                 metric_step = main and bool(self.metrics) and every > 0 and self.step % every == 0
                 if metric_step:
-                    logs.update(self.compute_metrics())
+                    model = self.sampling_model()
+                    logs.update(self.compute_metrics(model))
+                    self.keep_if_best(logs, model)
                 if main and (self.step % self.cfg.log_every == 0 or last or metric_step):
                     record: dict[str, Any] = {
                         "step": self.step,

@@ -1,0 +1,76 @@
+"""The data a metric compares a generator with: the metric's reference split.
+
+A metric whose config has a ``split`` field (``fd``, ``fid``, ... default
+``"test"``) is given that split of the dataset, built with the options the
+generator was trained with (image size, padding, root) and ``split`` replaced.
+A dataset without splits (its config has no ``split`` field) is used as
+configured, and the reference is recorded as having no split. Metrics without
+a ``split`` field get the dataset as configured.
+
+Both ``gankit eval`` and the trainer go through :class:`ReferenceData`, so a
+number measured during training and one measured by ``gankit eval`` on the
+artifact compare the same images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gankit import config as config_mod
+from gankit.data import TensorData
+from gankit.registry import create_dataset, get_component, make_config
+
+
+def metric_split(metric_config: Any) -> str | None:
+    """The reference split a metric's config asks for, or None if it has no ``split`` field."""
+    split = getattr(metric_config, "split", None)
+    return str(split) if split is not None else None
+
+
+@dataclass
+class ReferenceData:
+    """Builds (once per split) the reference data of a dataset and describes it.
+
+    ``data_config`` holds the dataset options the generator was trained with;
+    ``base`` is that dataset already built, used when no other split is needed.
+    """
+
+    dataset: str
+    data_config: dict[str, Any] = field(default_factory=dict)
+    base: TensorData | None = None
+    _built: dict[str | None, TensorData] = field(default_factory=dict, repr=False)
+
+    def has_splits(self) -> bool:
+        """True if the dataset's config has a ``split`` field."""
+        comp = get_component("dataset", self.dataset)
+        return "split" in config_mod.field_names(comp.config)
+
+    def effective_split(self, split: str | None) -> str | None:
+        """The split that will be used: None for metrics without one or datasets without splits."""
+        if split is None or not self.has_splits():
+            return None
+        return split
+
+    def get(self, split: str | None) -> TensorData:
+        """The data for a metric asking for ``split`` (None: the dataset as configured)."""
+        key = self.effective_split(split)
+        if key is None or key == self.data_config.get("split"):
+            if self.base is None:
+                self.base = create_dataset(self.dataset, **self.data_config)
+            return self.base
+        if key not in self._built:
+            self._built[key] = create_dataset(self.dataset, **{**self.data_config, "split": key})
+        return self._built[key]
+
+    def describe(self, split: str | None) -> dict[str, Any]:
+        """``{"dataset", "split", "size"}`` of the data a metric asking for ``split`` gets.
+
+        ``split`` is None for a dataset without splits.
+        """
+        data = self.get(split)
+        used = self.effective_split(split)
+        if used is None and self.has_splits():
+            comp = get_component("dataset", self.dataset)
+            used = make_config(comp, self.data_config).split
+        return {"dataset": self.dataset, "split": used, "size": len(data)}

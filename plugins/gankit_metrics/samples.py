@@ -1,0 +1,43 @@
+"""Drawing the generated samples a metric scores, in batches, reproducibly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from gankit.sampling import GeneratorSampler, module_device
+
+
+@torch.no_grad()
+def draw_samples(
+    generator: GeneratorSampler,
+    n: int,
+    seed: int,
+    labels: torch.Tensor | None = None,
+    batch_size: int = 500,
+) -> torch.Tensor:
+    """``n`` samples (on the CPU) from latents drawn with ``seed``, run ``batch_size`` at a time.
+
+    The latents are the ones ``generator.sample(n, seed=seed)`` draws, so the
+    result does not depend on ``batch_size``. A conditional generator given no
+    ``labels`` cycles through its classes, as :meth:`GeneratorSampler.sample` does.
+    """
+    if n <= 0:
+        raise ValueError(f"n must be a positive number of samples, got {n}")
+    z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
+    lab = generator.check_labels(labels, n)
+    if lab is None and generator.num_classes > 0:
+        lab = torch.arange(n) % generator.num_classes
+    device = module_device(generator)
+    module: Any = generator.generator
+    was_training = module.training
+    module.eval()
+    try:
+        out = []
+        for i in range(0, n, batch_size):
+            y = None if lab is None else lab[i : i + batch_size].to(device)
+            out.append(generator(z[i : i + batch_size].to(device), y).float().cpu())
+        return torch.cat(out)
+    finally:
+        module.train(was_training)
