@@ -5,8 +5,9 @@ a real one, and the Fashion-MNIST zoo generator) it measures images/s and p50/p9
 latency at batch 1 and 64 for torch eager (eval mode, no_grad, uint8 conversion
 included, like the sampler's output) and for OnnxSampler (CPU provider here).
 Then it starts `gankit serve` on 127.0.0.1 and drives it with N concurrent
-clients (httpx, asyncio) for T seconds, one image per request in npy format, and
-reports delivered images/s and errors next to the sampler's batch-64 rate.
+clients (httpx, asyncio) for T seconds, requests of 1 and of 16 images in npy
+format (--request-n), and reports delivered images/s and errors next to the
+sampler's batch-64 rate.
 
     python benchmarks/sampler.py --json benchmarks/results/sampler.json
     python benchmarks/sampler.py --clients 64 --seconds 30
@@ -101,8 +102,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def load(url: str, clients: int, seconds: float) -> dict[str, Any]:
-    """N clients posting one-image npy requests in a loop for ``seconds``."""
+async def load(url: str, clients: int, seconds: float, request_n: int = 1) -> dict[str, Any]:
+    """N clients posting ``request_n``-image npy requests in a loop for ``seconds``."""
     import httpx
 
     done = errors = 0
@@ -115,10 +116,10 @@ async def load(url: str, clients: int, seconds: float) -> dict[str, Any]:
         while time.perf_counter() < deadline:
             seed += 1
             t0 = time.perf_counter()
-            r = await http.post(url, json={"n": 1, "seed": seed, "format": "npy"})
+            r = await http.post(url, json={"n": request_n, "seed": seed, "format": "npy"})
             latencies.append(time.perf_counter() - t0)
             if r.status_code == 200:
-                done += 1
+                done += request_n
             else:
                 errors += 1
 
@@ -129,16 +130,19 @@ async def load(url: str, clients: int, seconds: float) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
     return {
         "clients": clients,
+        "images_per_request": request_n,
         "seconds": round(elapsed, 1),
         "images": done,
         "errors": errors,
-        **latency_stats(latencies, 1),
+        **latency_stats(latencies, request_n),
         "images_per_s": round(done / elapsed, 1),
     }
 
 
-def bench_server(onnx_path: str, clients: int, seconds: float, raw_b64: float) -> dict[str, Any]:
-    """Run `gankit serve` and measure it under load."""
+def bench_server(
+    onnx_path: str, clients: int, seconds: float, raw_b64: float, request_sizes: list[int]
+) -> list[dict[str, Any]]:
+    """Run `gankit serve` and measure it under load, once per request size."""
     import httpx
 
     port = free_port()
@@ -171,10 +175,13 @@ def bench_server(onnx_path: str, clients: int, seconds: float, raw_b64: float) -
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        result = asyncio.run(load(f"{base}/v1/samples", clients, seconds))
-        result["fraction_of_sampler_b64"] = round(result["images_per_s"] / raw_b64, 3)
-        print(json.dumps(result))
-        return result
+        results = []
+        for request_n in request_sizes:
+            result = asyncio.run(load(f"{base}/v1/samples", clients, seconds, request_n))
+            result["fraction_of_sampler_b64"] = round(result["images_per_s"] / raw_b64, 3)
+            print(json.dumps(result))
+            results.append(result)
+        return results
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -186,6 +193,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument(
+        "--request-n",
+        type=int,
+        nargs="+",
+        default=[1, 16],
+        help="images per request; the server is measured once per value",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="gankit-sampler-bench-"))
@@ -194,7 +208,11 @@ def main() -> None:
         bench_generator("zoo:dcgan-fashion-mnist", "zoo:dcgan-fashion-mnist", root, args.repeats),
     ]
     server = bench_server(
-        rows[0]["onnx"], args.clients, args.seconds, rows[0]["onnx_sampler_b64"]["images_per_s"]
+        rows[0]["onnx"],
+        args.clients,
+        args.seconds,
+        rows[0]["onnx_sampler_b64"]["images_per_s"],
+        args.request_n,
     )
     result = {
         "torch": torch.__version__,

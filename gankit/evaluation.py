@@ -74,3 +74,41 @@ class ReferenceData:
             comp = get_component("dataset", self.dataset)
             used = make_config(comp, self.data_config).split
         return {"dataset": self.dataset, "split": used, "size": len(data)}
+
+
+#: Values of the domain metrics that describe the measurement rather than the generator.
+_BOOKKEEPING = ("classifier_accuracy", "num_classes")
+
+
+def catalogue_metrics(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Turn ``gankit eval --json`` output into zoo catalogue / model card metrics.
+
+    Each reported quantity becomes ``{value, metric, extractor, n, seed, command}``,
+    plus ``reference`` (the data compared with) for metrics that have a split,
+    ``classifier_test_accuracy`` for the classifier-based metrics and ``out_of``
+    for ``classes_covered``; per-class shares are left out.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, res in result.get("metrics", {}).items():
+        values, cfg, ref = res["values"], res.get("config", {}), res.get("reference", {})
+        where = " ".join(str(p) for p in (ref.get("dataset"), ref.get("split")) if p)
+        how: dict[str, Any] = {
+            "metric": name,
+            "extractor": get_component("metric", name).description,
+            "n": cfg.get("n"),
+            "seed": cfg.get("seed"),
+            "command": result.get("command", ""),
+        }
+        if ref and "split" in cfg:  # only metrics that compare with data have a reference
+            how["reference"] = f"{where} ({ref.get('size')} images)"
+        if "classifier_accuracy" in values:
+            how["classifier_test_accuracy"] = round(float(values["classifier_accuracy"]), 4)
+        for key, value in values.items():
+            if key in _BOOKKEEPING or key.startswith("share_"):
+                continue
+            entry: dict[str, Any] = {"value": round(float(value), 4), **how}
+            if key == "classes_covered" and "num_classes" in values:
+                entry["value"] = int(value)
+                entry["out_of"] = int(values["num_classes"])
+            out[key] = entry
+    return out

@@ -486,18 +486,28 @@ def model_card(
     if has_samples and f"]({SAMPLES_NAME})" not in body:
         heading, _, rest = body.partition("\n")
         body = f"{heading}\n\n![samples]({SAMPLES_NAME})\n{rest}"
-    if metrics:
-        table = "## Metrics\n\n| metric | value | how measured |\n| --- | --- | --- |\n"
-        for name, m in metrics.items():
-            how = ""
-            if isinstance(m, Mapping):
-                how = ", ".join(f"{k}: {v}" for k, v in m.items() if k != "value")
-            table += f"| {name} | {_metric_value(m)} | {how} |\n"
-        if "## Metrics" in body:  # replace the trainer's section (it may say "no metrics")
-            body = re.sub(r"## Metrics\n.*?(?=\n## |\Z)", lambda _: table, body, flags=re.S)
-        else:
-            body = body.rstrip("\n") + "\n\n" + table
-    return "\n".join(lines) + body
+    return "\n".join(lines) + with_metrics(body, metrics)
+
+
+def with_metrics(body: str, metrics: Mapping[str, Any]) -> str:
+    """A model card body whose ``## Metrics`` section is a table of ``metrics``.
+
+    Each row shows the value and every other field of the metric (extractor, n,
+    reference, command...) as "how measured". The trainer's section (which may
+    say that no metrics were computed) is replaced; a card without one gets it
+    appended. Without metrics the body is returned unchanged.
+    """
+    if not metrics:
+        return body
+    table = "## Metrics\n\n| metric | value | how measured |\n| --- | --- | --- |\n"
+    for name, m in metrics.items():
+        how = ""
+        if isinstance(m, Mapping):
+            how = ", ".join(f"{k}: {v}" for k, v in m.items() if k != "value")
+        table += f"| {name} | {_metric_value(m)} | {how} |\n"
+    if "## Metrics" in body:
+        return re.sub(r"## Metrics\n.*?(?=\n## |\Z)", lambda _: table, body, flags=re.S)
+    return body.rstrip("\n") + "\n\n" + table
 
 
 def _artifact_dir(artifact: str | Path) -> Path:
@@ -858,6 +868,9 @@ def zoo_add(
         training=_training_summary(info) | dict(training or {}),
         description=description,
     )
+    card = target / CARD_NAME
+    if card.is_file():  # the shipped card shows the catalogue's metrics, as the Hub's will
+        card.write_text(with_metrics(card.read_text(encoding="utf-8"), entry.metrics))
     entries[name] = entry
     save_catalogue(entries, path)
     return entry

@@ -20,6 +20,7 @@ from torch import nn
 import gankit
 from gankit.data import TensorData
 from gankit.errors import ConfigError, GankitError
+from gankit.evaluation import catalogue_metrics
 from gankit.sampling import GeneratorSampler
 from gankit.training.config import resolve
 from gankit.training.trainer import Trainer
@@ -421,6 +422,16 @@ def test_eval_cli_writes_the_metric_values_as_json(tmp_path: Path) -> None:
     accuracy = load_classifier("digits").info.test_accuracy
     assert report["metrics"]["cond-acc"]["values"]["classifier_accuracy"] == accuracy
     assert 0 <= report["metrics"]["coverage"]["values"]["classes_covered"] <= 10
+    # the JSON says how it was measured, and the zoo reads it as catalogue metrics
+    assert report["command"] == f"gankit eval {art} --metrics fd,coverage,cond-acc --n 100"
+    card = catalogue_metrics(report)
+    assert card["frechet_distance"]["value"] == pytest.approx(expected["frechet_distance"], 1e-3)
+    assert card["frechet_distance"]["command"] == report["command"]
+    assert card["frechet_distance"]["n"] == 100
+    assert card["frechet_distance"]["reference"] == "digits test (355 images)"
+    assert card["conditional_accuracy"]["classifier_test_accuracy"] == round(accuracy, 4)
+    assert card["classes_covered"]["out_of"] == 10
+    assert not any(k.startswith("share_") or k == "classifier_accuracy" for k in card)
 
     bad = CliRunner().invoke(app, [*args, "-o", "fid.weights=x"])
     assert isinstance(bad.exception, ConfigError) and "not among --metrics" in str(bad.exception)

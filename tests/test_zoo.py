@@ -81,7 +81,7 @@ def test_zoo_list_and_info() -> None:
     for text in (
         listed[NAME]["sha256"],
         "frechet_distance",
-        "zoo/measure_fmnist.py",
+        "gankit eval zoo:",
         f"zoo:{NAME}",
     ):
         assert text in result.output
@@ -238,6 +238,8 @@ def test_zoo_add_is_one_step(zoo_copy: Path, tmp_path: Path) -> None:
         "32x32",
     )
     assert entry.metrics["fd"]["value"] == 1.5 and entry.revision == ""
+    card = (zoo_copy / "mini" / "README.md").read_text()  # shows how each metric was measured
+    assert "| fd | 1.5 | command: python measure.py |" in card
     steps = artifacts.read_info(zoo_copy / NAME).raw["training"]["steps"]
     assert entry.training["command"] == "gankit train ..." and entry.training["steps"] == steps
     assert sorted(p.name for p in (zoo_copy / "mini").iterdir()) == sorted(hub.ARTIFACT_FILES)

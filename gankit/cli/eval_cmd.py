@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +31,28 @@ def metric_options(items: list[str], names: list[str]) -> dict[str, dict[str, An
             )
         out.setdefault(metric, {})[field] = value
     return out
+
+
+def eval_command_line(
+    artifact: str,
+    data: str | None,
+    names: list[str],
+    n: int | None,
+    seed: int | None,
+    split: str | None,
+    options: list[str],
+) -> str:
+    """The ``gankit eval`` command line that reproduces a measurement (kept in its JSON)."""
+    argv = ["gankit", "eval", artifact]
+    if data:
+        argv += ["--data", data]
+    argv += ["--metrics", ",".join(names)]
+    for flag, value in (("--n", n), ("--seed", seed), ("--split", split)):
+        if value is not None:
+            argv += [flag, str(value)]
+    for item in options:
+        argv += ["-o", item]
+    return shlex.join(argv)
 
 
 @app.command("eval")
@@ -88,7 +111,12 @@ def eval_command(
     options = metric_options(option or [], names)
     data_config = dict(g.config.get("data_config") or {}) if data_name == trained_on else {}
     reference = ReferenceData(data_name, data_config)
-    results: dict[str, Any] = {"artifact": artifact, "data": data_name, "metrics": {}}
+    results: dict[str, Any] = {
+        "artifact": artifact,
+        "data": data_name,
+        "command": eval_command_line(artifact, data, names, n, seed, split, option or []),
+        "metrics": {},
+    }
     for name in names:
         comp = get_component("metric", name)
         fields = config_mod.field_names(comp.config)

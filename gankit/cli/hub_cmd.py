@@ -172,7 +172,9 @@ def zoo_add(
     metrics: Annotated[
         Path | None,
         typer.Option(
-            "--metrics", help="JSON file {name: {value, command, ...}} [default: training's]."
+            "--metrics",
+            help="`gankit eval --json` output, or JSON {name: {value, command, ...}} "
+            "[default: training's].",
         ),
     ] = None,
     train_command: Annotated[
@@ -189,6 +191,10 @@ def zoo_add(
             metric_values = json.loads(metrics.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise GankitError(f"--metrics {str(metrics)!r}: {exc}") from None
+        if isinstance(metric_values, dict) and isinstance(metric_values.get("metrics"), dict):
+            from gankit.evaluation import catalogue_metrics
+
+            metric_values = catalogue_metrics(metric_values)  # written by `gankit eval --json`
     training = {"command": train_command} if train_command else {}
     entry = hub.zoo_add(
         name,
