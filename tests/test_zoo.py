@@ -249,3 +249,10 @@ def test_zoo_add_is_one_step(zoo_copy: Path, tmp_path: Path) -> None:
     assert isinstance(result.exception, HubError) and "--replace" in str(result.exception)
     result = runner.invoke(app, [*args, str(catalogue), "--replace", "--arch", "wgan-gp"])
     assert isinstance(result.exception, HubError) and "dcgan" in str(result.exception)
+
+
+def test_zoo_add_help_shows_the_defaults() -> None:
+    # rich would swallow "[default: ...]" as markup; the help says "(default: ...)"
+    result = CliRunner().invoke(app, ["zoo", "add", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "Architecture (default: the artifact's)." in result.output

@@ -59,17 +59,17 @@ def eval_command_line(
 def eval_command(
     artifact: Annotated[str, typer.Argument(help="Artifact dir, run dir, zoo:NAME or hf://...")],
     data: Annotated[
-        str | None, typer.Option("--data", help="Dataset [default: the one it was trained on].")
+        str | None, typer.Option("--data", help="Dataset (default: the one it was trained on).")
     ] = None,
     metrics: Annotated[
         str | None,
-        typer.Option("--metrics", help="Comma-separated metrics [default: the dataset's]."),
+        typer.Option("--metrics", help="Comma-separated metrics (default: the dataset's)."),
     ] = None,
     n: Annotated[int | None, typer.Option("--n", help="Samples per metric.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Latent seed.")] = None,
     split: Annotated[
         str | None,
-        typer.Option("--split", help="Reference split [default: each metric's, e.g. test]."),
+        typer.Option("--split", help="Reference split (default: each metric's, e.g. test)."),
     ] = None,
     option: Annotated[
         list[str] | None,

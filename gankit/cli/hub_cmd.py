@@ -23,11 +23,11 @@ app.add_typer(zoo_app, name="zoo")
 
 CatalogueOpt = Annotated[
     Path | None,
-    typer.Option("--catalogue", help="Catalogue file to use [default: the installed zoo's]."),
+    typer.Option("--catalogue", help="Catalogue file to use (default: the installed zoo's)."),
 ]
 EndpointOpt = Annotated[
     str | None,
-    typer.Option("--endpoint", help="Hub endpoint URL [default: HF_ENDPOINT or huggingface.co]."),
+    typer.Option("--endpoint", help="Hub endpoint URL (default: HF_ENDPOINT or huggingface.co)."),
 ]
 
 
@@ -36,7 +36,7 @@ def push_command(
     artifact: Annotated[Path, typer.Argument(help="Artifact directory (or its run directory).")],
     repo: Annotated[str, typer.Option("--repo", help="Hub repository, OWNER/NAME.")],
     revision: Annotated[
-        str | None, typer.Option("--revision", help="Branch to commit to [default: main].")
+        str | None, typer.Option("--revision", help="Branch to commit to (default: main).")
     ] = None,
     private: Annotated[
         bool, typer.Option("--private", help="Create the repository as private.")
@@ -160,13 +160,13 @@ def zoo_add(
     artifact: Annotated[Path, typer.Argument(help="Artifact directory (or its run directory).")],
     repo: Annotated[str, typer.Option("--repo", help="Planned Hub repository, OWNER/NAME.")],
     arch: Annotated[
-        str | None, typer.Option("--arch", help="Architecture [default: the artifact's].")
+        str | None, typer.Option("--arch", help="Architecture (default: the artifact's).")
     ] = None,
     dataset: Annotated[
-        str | None, typer.Option("--dataset", help="Dataset [default: the artifact's].")
+        str | None, typer.Option("--dataset", help="Dataset (default: the artifact's).")
     ] = None,
     resolution: Annotated[
-        str | None, typer.Option("--resolution", help="e.g. 32x32 [default: from its shape].")
+        str | None, typer.Option("--resolution", help="e.g. 32x32 (default: from its shape).")
     ] = None,
     license: Annotated[str, typer.Option("--license", help="License id.")] = "apache-2.0",
     metrics: Annotated[
@@ -174,7 +174,7 @@ def zoo_add(
         typer.Option(
             "--metrics",
             help="`gankit eval --json` output, or JSON {name: {value, command, ...}} "
-            "[default: training's].",
+            "(default: training's).",
         ),
     ] = None,
     train_command: Annotated[
@@ -216,7 +216,7 @@ def zoo_add(
 @zoo_app.command("publish")
 def zoo_publish(
     names: Annotated[
-        list[str] | None, typer.Argument(help="Entries to publish [default: all].")
+        list[str] | None, typer.Argument(help="Entries to publish (default: all).")
     ] = None,
     endpoint: EndpointOpt = None,
     private: Annotated[bool, typer.Option("--private", help="Create private repos.")] = False,

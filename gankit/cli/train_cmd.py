@@ -91,7 +91,7 @@ def _parse_labels(text: str | None) -> list[int] | None:
 def sample_command(
     artifact: Annotated[str, typer.Argument(help="Artifact dir, run dir, zoo:NAME or hf://...")],
     n: Annotated[
-        int | None, typer.Option("--n", help="Number of samples [default: 64, or one per label].")
+        int | None, typer.Option("--n", help="Number of samples (default: 64, or one per label).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the latents.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Output: .png grid or .npy array.")] = Path(
