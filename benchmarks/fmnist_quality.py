@@ -1,10 +1,11 @@
 """Sample quality on Fashion-MNIST: gankit's default DCGAN recipe vs the hand-written loop.
 
 Both train 2000 steps at batch 128 on CPU. Quality is the Frechet distance between
-10k samples and the 10k test images in the 128-d penultimate feature space of a
-small Fashion-MNIST classifier that this script trains once and caches as
-safetensors (benchmarks/cache/), plus class coverage of the samples under that
-classifier. Real train images vs the test images give the floor.
+10k samples and the 10k test images in the 128-d penultimate feature space of the
+small Fashion-MNIST classifier that the metrics plugin ships (the features of
+`gankit eval --metrics fd`; plugins/gankit_metrics/weights/fashion-mnist.*), plus
+class coverage of the samples under that classifier. Real train images vs the
+test images give the floor.
 
     python benchmarks/fmnist_quality.py --json benchmarks/results/fmnist_quality.json
 
@@ -23,52 +24,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
-from scipy import linalg
-from torch import nn
 
 import gankit
 from gankit.sampling import GeneratorSampler
 from gankit.training.config import resolve
 from gankit.training.trainer import Trainer
+from gankit_metrics.classifier import LoadedClassifier, accuracy, classify, load_classifier
+from gankit_metrics.domain import coverage_stats
+from gankit_metrics.frechet import frechet_distance
 
 try:
     import textbook
 except ImportError:  # pragma: no cover
     from benchmarks import textbook
 
-CACHE = Path("benchmarks/cache")
 N_EVAL = 10_000
-
-
-class Classifier(nn.Module):
-    """A small CNN for 32x32 Fashion-MNIST; ``features`` is the 128-d penultimate layer."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(128 * 16, 128),
-            nn.ReLU(),
-        )
-        self.head = nn.Linear(128, 10)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features of images in [-1, 1]."""
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits."""
-        return self.head(self.body(x))
 
 
 def load_split(split: str) -> gankit.data.TensorData:
@@ -76,73 +46,34 @@ def load_split(split: str) -> gankit.data.TensorData:
     return gankit.create_dataset("fashion-mnist", split=split, pad_to_32=True)
 
 
-def get_classifier(
-    train: gankit.data.TensorData, test: gankit.data.TensorData, epochs: int = 3
-) -> tuple[Classifier, float]:
-    """Train (or load from the cache) the feature classifier; returns it and test accuracy."""
-    path = CACHE / "fmnist_classifier.safetensors"
-    clf = Classifier()
-    if path.exists():
-        clf.load_state_dict(load_file(str(path)))
-    else:
-        torch.manual_seed(0)
-        opt = torch.optim.Adam(clf.parameters(), lr=1e-3)
-        assert train.labels is not None
-        for epoch in range(epochs):
-            perm = torch.randperm(len(train))
-            for i in range(0, len(train), 256):
-                idx = perm[i : i + 256]
-                loss = F.cross_entropy(clf(train.samples[idx]), train.labels[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            print(f"classifier epoch {epoch + 1}/{epochs}: last loss {loss.item():.3f}")
-        CACHE.mkdir(parents=True, exist_ok=True)
-        save_file(clf.state_dict(), str(path))
-    clf.eval()
+def get_classifier(test: gankit.data.TensorData) -> tuple[LoadedClassifier, float]:
+    """The shipped Fashion-MNIST classifier and its accuracy on ``test``, measured now."""
+    clf = load_classifier("fashion-mnist")
     assert test.labels is not None
-    with torch.no_grad():
-        pred = torch.cat(
-            [clf(test.samples[i : i + 1000]).argmax(1) for i in range(0, len(test), 1000)]
-        )
-    return clf, float((pred == test.labels).float().mean())
+    return clf, accuracy(clf, test.samples, test.labels)
 
 
-@torch.no_grad()
 def features_and_predictions(
-    clf: Classifier, images: torch.Tensor
+    clf: LoadedClassifier, images: torch.Tensor
 ) -> tuple[np.ndarray, np.ndarray]:
     """Classifier features and predicted classes of images in [-1, 1]."""
-    feats, preds = [], []
-    for i in range(0, len(images), 1000):
-        f = clf.features(images[i : i + 1000])
-        feats.append(f)
-        preds.append(clf.head(f).argmax(1))
-    return torch.cat(feats).double().numpy(), torch.cat(preds).numpy()
-
-
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets."""
-    mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    covmean = covmean.real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+    feats, preds = classify(clf, images, batch_size=1000)
+    return feats.numpy(), preds.numpy()
 
 
 def coverage(preds: np.ndarray, num_classes: int = 10) -> dict[str, object]:
     """Classes covered: classes predicted for at least half their uniform share of samples."""
-    hist = np.bincount(preds, minlength=num_classes) / len(preds)
+    stats = coverage_stats(torch.as_tensor(preds), num_classes)
     return {
-        "classes_covered": int((hist >= 0.5 / num_classes).sum()),
-        "class_histogram": [round(float(h), 4) for h in hist],
+        "classes_covered": int(stats["classes_covered"]),
+        "class_histogram": [round(stats[f"share_{c}"], 4) for c in range(num_classes)],
     }
 
 
 def evaluate(
     name: str,
     images: torch.Tensor,
-    clf: Classifier,
+    clf: LoadedClassifier,
     test_feats: np.ndarray,
     seconds: float | None = None,
     **extra: object,
@@ -164,7 +95,7 @@ def evaluate(
 def conditional_scores(
     images: torch.Tensor,
     labels: torch.Tensor,
-    clf: Classifier,
+    clf: LoadedClassifier,
     test: gankit.data.TensorData,
     test_feats: np.ndarray,
 ) -> dict[str, object]:
@@ -293,7 +224,7 @@ def main() -> None:
     runs = [r for r in args.runs if not (args.skip_hand and r == "hand")]
 
     train_set, test = load_split("train"), load_split("test")
-    clf, acc = get_classifier(train_set, test)
+    clf, acc = get_classifier(test)
     print(f"classifier test accuracy: {acc:.4f}")
     test_feats, _ = features_and_predictions(clf, test.samples)
     old = json.loads(args.json.read_text()) if args.json and args.json.exists() else {}
@@ -310,7 +241,7 @@ def main() -> None:
     def save() -> None:
         result = {
             "n_eval": N_EVAL,
-            "extractor": "benchmarks/fmnist_quality.py Classifier (128-d penultimate)",
+            "extractor": "gankit_metrics fashion-mnist classifier (the fd metric's 128-d features)",
             "classifier_test_accuracy": round(acc, 4),
             "torch": torch.__version__,
             "rows": list(rows.values()),
