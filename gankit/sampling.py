@@ -58,6 +58,22 @@ class GeneratorSampler(nn.Module):
             )
         return t
 
+    def inputs(
+        self, n: int, seed: int | None = None, labels: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The latents and labels (on the CPU) that ``sample(n, seed, labels)`` runs the model on.
+
+        Latents come from a generator seeded with ``seed`` (the global RNG when it
+        is None); labels are validated, and a conditional model given none cycles
+        through its classes.
+        """
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(n, self.latent_dim, generator=gen)
+        lab = self.check_labels(labels, n)
+        if lab is None and self.num_classes > 0:
+            lab = torch.arange(n) % self.num_classes
+        return z, lab
+
     @torch.no_grad()
     def sample(
         self,
@@ -75,11 +91,8 @@ class GeneratorSampler(nn.Module):
         if n <= 0:
             raise ArtifactError(f"n must be a positive number of samples, got {n}")
         device = torch.device(device) if device is not None else module_device(self)
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.latent_dim, generator=gen).to(device)
-        lab = self.check_labels(labels, n)
-        if lab is None and self.num_classes > 0:
-            lab = torch.arange(n) % self.num_classes
+        z, lab = self.inputs(n, seed, labels)
+        z = z.to(device)
         was_training = self.generator.training
         self.generator.eval()
         try:

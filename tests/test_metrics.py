@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_training import TINY  # a tiny DCGAN on 16x16 digits
 from torch import nn
 
 import gankit
@@ -36,17 +37,6 @@ from gankit_metrics.domain import (
 from gankit_metrics.frechet import frechet_distance
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-#: a tiny DCGAN on 16x16 digits, as in tests/test_training.py
-TINY = {
-    "data.size": 16,
-    "arch.g_width": 8,
-    "arch.d_width": 8,
-    "arch.latent_dim": 16,
-    "batch_size": 16,
-    "progress": False,
-    "ema_bn_batches": 2,
-    "grid_size": 16,
-}
 
 
 class Replay(nn.Module):

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from gankit.errors import GankitError
+from gankit.training.checkpoint import atomic_write_bytes
+from gankit.training.config import BEST_MODES
 
 NOTE_FILE = "best.json"
 CHECKPOINT_DIR = Path("checkpoints") / "best"
@@ -32,7 +33,7 @@ class BestTracker:
     """Remembers the best value of one metric key and writes the note about it."""
 
     def __init__(self, run_dir: Path, key: str, mode: str) -> None:
-        if mode not in ("min", "max"):
+        if mode not in BEST_MODES:
             raise ValueError(f"best_mode must be 'min' or 'max', got {mode!r}")
         self.run_dir = Path(run_dir)
         self.key = key
@@ -89,10 +90,5 @@ class BestTracker:
             "artifact": str(artifact.relative_to(self.run_dir)),
         }
         path = self.run_dir / NOTE_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w") as fh:
-            fh.write(json.dumps(note, indent=2) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write_bytes(path, (json.dumps(note, indent=2) + "\n").encode())
         return path

@@ -52,7 +52,8 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a synced temp file and a rename (all or nothing)."""
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as fh:
         fh.write(data)
@@ -79,7 +80,7 @@ def save(
     os.replace(tmp, tensor_path)
     meta = dict(meta, step=step, tensors=tensor_path.name, sha256=sha256_file(tensor_path))
     json_path = directory / f"{stem}.json"
-    _atomic_write_bytes(json_path, json.dumps(meta, indent=1).encode())
+    atomic_write_bytes(json_path, json.dumps(meta, indent=1).encode())
     _prune(directory, keep)
     return json_path
 

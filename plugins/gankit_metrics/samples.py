@@ -19,16 +19,13 @@ def draw_samples(
 ) -> torch.Tensor:
     """``n`` samples (on the CPU) from latents drawn with ``seed``, run ``batch_size`` at a time.
 
-    The latents are the ones ``generator.sample(n, seed=seed)`` draws, so the
-    result does not depend on ``batch_size``. A conditional generator given no
-    ``labels`` cycles through its classes, as :meth:`GeneratorSampler.sample` does.
+    The latents and labels are the ones ``generator.sample(n, seed, labels)``
+    uses (:meth:`GeneratorSampler.inputs`), so the result does not depend on
+    ``batch_size``.
     """
     if n <= 0:
         raise ValueError(f"n must be a positive number of samples, got {n}")
-    z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
-    lab = generator.check_labels(labels, n)
-    if lab is None and generator.num_classes > 0:
-        lab = torch.arange(n) % generator.num_classes
+    z, lab = generator.inputs(n, seed, labels)
     device = module_device(generator)
     module: Any = generator.generator
     was_training = module.training
