@@ -64,7 +64,8 @@ def test_cli_plots_a_real_run(run_dir: Path, tmp_path: Path) -> None:
 def test_timeline_has_the_expected_grids(run_dir: Path) -> None:
     log = load_run_log(run_dir)
     grids = find_grids(log)
-    assert [g.step for g in grids] == [3, 6, 9, 12]  # final.png is not part of it
+    # final.png shows the last step again, like step-00000012.png: not repeated
+    assert [g.step for g in grids] == [3, 6, 9, 12]
     fig = timeline_figure(pick_evenly(grids, 8))
     assert fig is not None
     assert [ax.get_title() for ax in fig.axes] == ["step 3", "step 6", "step 9", "step 12"]
@@ -97,7 +98,8 @@ def fake_progan_run(run_dir: Path) -> None:
     (run_dir / "metrics.jsonl").write_text(text + '{"step": 310, "loss')  # cut-off last line
     samples = run_dir / "samples"
     samples.mkdir()
-    for name in ["step-00000150.png", "phase-4x4-stabilize.png", "phase-8x8-fade-in.png"]:
+    names = ["step-00000150.png", "step-00000200.png", "phase-4x4-stabilize.png"]
+    for name in [*names, "phase-8x8-fade-in.png"]:
         Image.new("L", (34, 34), 128).save(samples / name)
     Image.new("L", (34, 34), 0).save(samples / "final.png")
 
@@ -117,9 +119,11 @@ def test_phases_metrics_and_phase_grids(tmp_path: Path) -> None:
     assert [(g.path.name, g.step) for g in grids] == [
         ("phase-4x4-stabilize.png", 100),
         ("step-00000150.png", 150),
-        ("phase-8x8-fade-in.png", 200),
+        ("phase-8x8-fade-in.png", 200),  # step-00000200.png shows the same step: dropped
+        ("final.png", 300),  # the last logged step has no other grid
     ]
     assert grids[0].title == "step ~100\nend of 4x4 stabilize"
+    assert grids[-1].title == "step 300\nfinal"
     written = plot_run(tmp_path, tmp_path / "out")
     names = ["losses.png", "logits.png", "metrics.png", "samples.png"]
     assert [p.name for p in written] == names

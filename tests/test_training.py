@@ -74,6 +74,47 @@ def test_half_resume_half_equals_straight_run(tmp_path: Path) -> None:
     assert steps == [4, 8]
 
 
+class _InterruptedAfterStep4(Trainer):
+    """A trainer whose process 'dies' right after writing the step-4 checkpoint."""
+
+    def save_checkpoint(self) -> Path:
+        path = super().save_checkpoint()
+        if self.step == 4:
+            raise KeyboardInterrupt
+        return path
+
+
+def test_linear_lr_decay_reaches_final_and_resumes_exactly(tmp_path: Path) -> None:
+    spec = tiny_spec(
+        8, checkpoint_every=2, lr_decay="linear", lr_decay_start=0.25, lr_decay_final=0.1
+    )
+    straight = Trainer(spec, tmp_path / "straight")
+    straight.fit()
+    # the last step (7) trains at lr * lr_decay_final, both for G and D
+    assert straight.opt_g.param_groups[0]["lr"] == pytest.approx(spec.train.lr_g * 0.1)
+    assert straight.opt_d.param_groups[0]["lr"] == pytest.approx(spec.train.lr_d * 0.1)
+
+    with pytest.raises(KeyboardInterrupt):
+        _InterruptedAfterStep4(spec, tmp_path / "halves").fit()
+    resumed = Trainer(spec, tmp_path / "halves")
+    resumed.fit()
+    assert resumed.step == 8
+    assert_same_state(weights(tmp_path / "straight"), weights(tmp_path / "halves"))
+
+
+def test_lr_factor_schedule() -> None:
+    from gankit.training.schedule import lr_factor
+
+    assert [lr_factor("none", s, 10, 0.5, 0.01) for s in (0, 9)] == [1.0, 1.0]
+    # flat through step 5 (= 0.5 * 10), then linear to 0.1 at the last step (9)
+    got = [lr_factor("linear", s, 10, 0.5, 0.1) for s in range(10)]
+    assert got[:6] == [1.0] * 6
+    assert got[9] == pytest.approx(0.1)
+    assert got[7] == pytest.approx(1.0 - 0.9 * 2 / 4)
+    with pytest.raises(ValueError, match="lr_decay must be one of none, linear, got 'cosine'"):
+        lr_factor("cosine", 1, 10, 0.5, 0.1)
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "gankit", *args]
 

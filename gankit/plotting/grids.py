@@ -23,11 +23,17 @@ class SampleGrid:
     title: str
 
 
+FINAL_GRID = "final.png"
+
+
 def find_grids(log: RunLog) -> list[SampleGrid]:
-    """The run's step and phase grids, sorted by step (``final.png`` is not included).
+    """The run's step and phase grids, then ``final.png``, sorted by step, one per step.
 
     A phase grid is written when its phase ends (ProGAN); its step is taken from
-    the log as the phase's last logged step, so it is exact to ``log_every``.
+    the log as the phase's last logged step, so it is exact to ``log_every``. All
+    grids show the same fixed latents, so where a step grid and a phase grid fall
+    on the same step only the phase grid (the more telling title) is kept, and
+    ``final.png`` (written with the artifact) only when no grid shows the last step.
     """
     samples = log.run_dir / "samples"
     if not samples.is_dir():
@@ -43,6 +49,13 @@ def find_grids(log: RunLog) -> list[SampleGrid]:
             name = phase.name if phase else match.group(1).replace("-", " ")
             step = phase.end if phase else log.last_step
             found.append((step, 0, SampleGrid(path, step, f"step ~{step}\nend of {name}")))
+    phase_steps = {step for step, kind, _ in found if kind == 0}
+    found = [t for t in found if t[1] == 0 or t[0] not in phase_steps]
+    final = samples / FINAL_GRID
+    if final.is_file() and log.last_step not in {t[0] for t in found}:
+        found.append(
+            (log.last_step, 2, SampleGrid(final, log.last_step, f"step {log.last_step}\nfinal"))
+        )
     return [grid for _, _, grid in sorted(found, key=lambda t: (t[0], t[1], t[2].path.name))]
 
 

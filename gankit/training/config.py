@@ -34,6 +34,7 @@ from gankit import config as config_mod
 from gankit.components import Architecture
 from gankit.errors import ConfigError
 from gankit.registry import get_architecture, get_component, make_config
+from gankit.training.schedule import LR_DECAYS
 
 SECTIONS = ("train", "arch", "data", "loss", "regularizers", "metrics")
 #: sections whose sub-sections are named components: ``regularizers.r1.gamma``
@@ -49,6 +50,9 @@ class TrainConfig:
     batch_size: samples per D and G step.
     loss: loss component name; regularizers: regularizer component names.
     n_critic: D steps per G step. lr_*/betas_*: Adam settings of G and D.
+    lr_decay: "none" or "linear": from ``lr_decay_start`` (a fraction of ``steps``)
+    both learning rates fall linearly to ``lr_decay_final`` times their value at the
+    last step (see :mod:`gankit.training.schedule`).
     ema: average G's weights for sampling and export; ema_kimg: half-life in
     thousands of images; ema_rampup: half-life at most this times images seen.
     ema_bn_batches: batches used to recompute the averaged G's batch-norm statistics.
@@ -87,6 +91,9 @@ class TrainConfig:
     lr_d: float = 2e-4
     betas_g: tuple[float, float] = (0.5, 0.999)
     betas_d: tuple[float, float] = (0.5, 0.999)
+    lr_decay: str = "none"
+    lr_decay_start: float = 0.5
+    lr_decay_final: float = 0.01
     ema: bool = True
     ema_kimg: float = 10.0
     ema_rampup: float = 0.05
@@ -118,6 +125,14 @@ class TrainConfig:
         for name in ("batch_size", "n_critic", "sample_every", "checkpoint_every", "log_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(
+                f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}"
+            )
+        if not 0.0 <= self.lr_decay_start < 1.0:
+            raise ValueError(f"lr_decay_start must be in [0, 1), got {self.lr_decay_start}")
+        if not 0.0 <= self.lr_decay_final <= 1.0:
+            raise ValueError(f"lr_decay_final must be in [0, 1], got {self.lr_decay_final}")
         if self.adam not in ("default", "foreach", "fused"):
             raise ValueError(f"adam must be 'default', 'foreach' or 'fused', got {self.adam!r}")
         if self.steps < 0:

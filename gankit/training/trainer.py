@@ -62,6 +62,7 @@ from gankit.training.best import BestTracker
 from gankit.training.config import RunSpec, spec_from_json
 from gankit.training.ema import EMA, refresh_batchnorm
 from gankit.training.sampler import EpochSampler
+from gankit.training.schedule import lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,10 @@ class Trainer:
         self.opt_d = torch.optim.Adam(
             self.D.parameters(), lr=self.cfg.lr_d, betas=self.cfg.betas_d, **adam
         )
+        #: learning rates before the schedule's factor (plugins change them per phase)
+        self.base_lr = (self.cfg.lr_g, self.cfg.lr_d)
+        #: the step count the current ``fit`` trains to (the schedule decays towards it)
+        self.total_steps = self.cfg.steps
         self.ema = EMA(self.G, self.cfg.ema_kimg, self.cfg.ema_rampup) if self.cfg.ema else None
         use_scaler = self.cfg.amp == "fp16"
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
@@ -225,11 +230,24 @@ class Trainer:
         self.sampler.set_batch_size(self.batch_size * self.dist.world_size)
 
     def set_learning_rates(self, lr_g: float, lr_d: float) -> None:
-        """Set the Adam learning rates of G and D (optimizer state is kept)."""
-        for group in self.opt_g.param_groups:
-            group["lr"] = lr_g
-        for group in self.opt_d.param_groups:
-            group["lr"] = lr_d
+        """Set the Adam learning rates of G and D (optimizer state is kept).
+
+        They are the base rates: with ``lr_decay`` the schedule's factor applies on top.
+        """
+        self.base_lr = (float(lr_g), float(lr_d))
+        self._apply_lr_schedule()
+
+    def _apply_lr_schedule(self) -> None:
+        factor = lr_factor(
+            self.cfg.lr_decay,
+            self.step,
+            self.total_steps,
+            self.cfg.lr_decay_start,
+            self.cfg.lr_decay_final,
+        )
+        for opt, base in zip((self.opt_g, self.opt_d), self.base_lr, strict=True):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
 
     def set_phase(self, phase: str) -> None:
         """Enter a named training phase; fires ``gankit_on_phase_change`` when it changes."""
@@ -364,6 +382,8 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """``n_critic`` D steps and one G step; returns the logged values as floats."""
         self.manager.hook.gankit_on_step_start(trainer=self, step=self.step)
+        if self.cfg.lr_decay != "none":
+            self._apply_lr_schedule()
         self.G.train()
         self.D.train()
         for _ in range(self.cfg.n_critic):
@@ -471,6 +491,7 @@ class Trainer:
             "phase": self.phase,
             "plugin_state": self.state,
             "batch_size": self.batch_size,
+            "base_lr": list(self.base_lr),
             "sampler": self.sampler.state_dict(),
             "optimizers": opt_meta,
             "scalers": {"g": self.scaler_g.state_dict(), "d": self.scaler_d.state_dict()},
@@ -516,6 +537,8 @@ class Trainer:
         self.phase = meta.get("phase", "")
         self.state = dict(meta.get("plugin_state", {}))
         self.set_batch_size(int(meta.get("batch_size", self.batch_size)))
+        lr_g, lr_d = meta.get("base_lr", self.base_lr)
+        self.base_lr = (float(lr_g), float(lr_d))
 
     def _metric_records(self, values: dict[str, float]) -> dict[str, Any]:
         """Metric values with how they were measured, as config.json and the card hold them."""
@@ -639,6 +662,7 @@ class Trainer:
         the artifact path.
         """
         total = steps if steps is not None else self.cfg.steps
+        self.total_steps = total
         main = self.dist.is_main
         if main:
             self.out_dir.mkdir(parents=True, exist_ok=True)

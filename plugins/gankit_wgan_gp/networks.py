@@ -31,7 +31,9 @@ class WGANGPConfig(ArchConfig):
 
     data_shape: (C, S, S) images use the convolutional form; (D,) vectors the MLP form.
     g_width / d_width: convolutional widths (as DCGAN). critic_norm: "layer" or "none".
-    mlp_hidden / mlp_layers: width and depth of the MLP form (G uses batch norm).
+    mlp_hidden / mlp_layers: width and depth of the MLP form.
+    mlp_batchnorm: batch norm in G's MLP (the paper's toy G has it; without it G's
+    samples do not depend on the rest of the batch, which keeps 2-D modes sharper).
     """
 
     latent_dim: int = 128
@@ -42,6 +44,7 @@ class WGANGPConfig(ArchConfig):
     critic_norm: str = "layer"
     mlp_hidden: int = 512
     mlp_layers: int = 3
+    mlp_batchnorm: bool = True
 
 
 def is_vector(cfg: WGANGPConfig) -> bool:
@@ -63,7 +66,11 @@ class WGANGPGenerator(nn.Module):
         self.vector = is_vector(cfg)
         if self.vector:
             self.net: nn.Module = mlp(
-                cfg.latent_dim, int(cfg.data_shape[0]), cfg.mlp_hidden, cfg.mlp_layers, norm=True
+                cfg.latent_dim,
+                int(cfg.data_shape[0]),
+                cfg.mlp_hidden,
+                cfg.mlp_layers,
+                norm=cfg.mlp_batchnorm,
             )
         else:
             channels, size = check_image_shape(cfg.data_shape, "wgan-gp")
