@@ -27,8 +27,9 @@ import torch
 from gankit.training.config import resolve
 from gankit.training.trainer import Trainer
 
-#: Recipes: an architecture plus overrides. All use the wgan-gp plugin's MLPs
-#: (3 hidden layers of 512; G with batch norm), so only the procedure differs.
+#: Recipes: overrides of the wgan-gp plugin's MLP form (3 hidden layers of 512,
+#: G with batch norm, latent 128). ns-gan and wgan-gp keep those networks, so
+#: only the procedure differs; r1 also narrows them and drops G's batch norm.
 RECIPES: dict[str, dict[str, Any]] = {
     "ns-gan": {  # the plain non-saturating GAN
         "loss": "non-saturating",
@@ -42,7 +43,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "wgan-gp": {},  # the plugin's defaults: Wasserstein + GP 10, n_critic 5, Adam(1e-4, (0, .9))
     # non-saturating loss with a light R1 penalty on every D step, a 10x larger
     # learning rate decayed linearly to 1% over the second half, large batches and
-    # a small latent; G keeps the plugin's batch norm, sampling uses the EMA of G.
+    # a small latent; G without batch norm (with it, high-quality shares stayed at
+    # 85-87% on ring8 and 76% on grid25); sampling uses the EMA of G with a
+    # half-life of 100k images (390 steps), which averages out the last jitter.
     "r1": {
         "loss": "non-saturating",
         "regularizers": ["r1"],
@@ -59,6 +62,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "batch_size": 256,
         "arch.latent_dim": 16,
         "arch.mlp_hidden": 256,
+        "arch.mlp_batchnorm": False,
+        "ema_kimg": 100.0,
     },
 }
 

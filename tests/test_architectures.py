@@ -61,6 +61,17 @@ def test_wgan_gp_critic_has_no_batchnorm_and_picks_mlp_for_points() -> None:
     assert not any(isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for m in g.modules())
 
 
+def test_wgan_gp_mlp_generator_without_batchnorm_is_per_sample() -> None:
+    with_bn = gankit.create_generator("wgan-gp", data_shape=(2,), latent_dim=8)
+    assert any(isinstance(m, nn.BatchNorm1d) for m in with_bn.modules())  # the default
+    g = gankit.create_generator("wgan-gp", data_shape=(2,), latent_dim=8, mlp_batchnorm=False)
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in g.modules())
+    z = torch.randn(6, 8)
+    # in train mode too, a sample does not depend on the rest of its batch
+    assert torch.allclose(g(z)[:2], g(z[:2]), atol=1e-6)
+    assert not torch.allclose(with_bn(z)[:2], with_bn(z[:2]), atol=1e-3)
+
+
 def test_cgan_conditions_on_labels() -> None:
     cfg = {"data_shape": (1, 16, 16), "num_classes": 4, "latent_dim": 8, "g_width": 8, "d_width": 8}
     g, d = gankit.create_generator("cgan", **cfg), gankit.create_discriminator("cgan", **cfg)
