@@ -53,6 +53,7 @@ from gankit.artifacts import (
     refuse_pickle,
 )
 from gankit.errors import ArtifactError, GankitError, HubError, IntegrityError
+from gankit.modelcard import sample_line
 
 logger = logging.getLogger("gankit.hub")
 
@@ -480,7 +481,7 @@ def model_card(
             f"A `{info.architecture}` generator made with gankit.\n\n"
             "## Use\n\n```python\nimport gankit\n"
             f'g = gankit.load_generator("hf://{repo_id}")\n'
-            "images = g.sample(16, seed=0)  # in [-1, 1]\n```\n"
+            f"{sample_line(info.data_shape)}\n```\n"
         )
     body = body.replace("PATH_OR_ZOO_NAME", f"hf://{repo_id}")
     if has_samples and f"]({SAMPLES_NAME})" not in body:

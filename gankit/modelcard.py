@@ -12,6 +12,14 @@ def _yaml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
+def sample_line(data_shape: Any) -> str:
+    """The ``g.sample(16, seed=0)`` line of a card, with what it returns for this shape."""
+    shape = tuple(int(d) for d in data_shape) if data_shape is not None else ()
+    if len(shape) == 1:
+        return f"points = g.sample(16, seed=0)  # [16, {shape[0]}] in the data's coordinates"
+    return "images = g.sample(16, seed=0)  # [16, C, H, W] in [-1, 1]"
+
+
 def model_card(
     arch: str,
     dataset: str,
@@ -61,7 +69,7 @@ def model_card(
         "import gankit",
         "",
         'g = gankit.load_generator("PATH_OR_ZOO_NAME")',
-        "images = g.sample(16, seed=0)  # in [-1, 1]",
+        sample_line(getattr(arch_config, "data_shape", None)),
         "```",
         "",
         "## Metrics",

@@ -166,3 +166,12 @@ def test_metrics_are_logged_during_training_and_in_the_artifact(tmp_path: Path) 
     assert "mixture-modes/high_quality" in (art / "README.md").read_text()
     g = gankit.load_generator(str(art))
     assert g.sample(7, seed=0).shape == (7, 2)
+
+
+def test_model_card_says_what_sample_returns() -> None:
+    from gankit.modelcard import sample_line
+
+    assert sample_line((2,)).endswith("# [16, 2] in the data's coordinates")
+    assert sample_line((1, 32, 32)).endswith("# [16, C, H, W] in [-1, 1]")
+    card = (Path(__file__).parents[1] / "zoo/gankit_zoo/mlp-r1-grid25/README.md").read_text()
+    assert sample_line((2,)) in card
