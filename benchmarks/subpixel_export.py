@@ -1,0 +1,213 @@
+"""Is a sub-pixel rewrite of transposed convolutions faster in onnxruntime (CPU)?
+
+An experiment for the OnnxSampler speed goal, kept so its numbers in
+docs/benchmarks.md can be reproduced. It takes the DCGAN 64x64 RGB generator
+(untrained, with random batch-norm statistics), folds batch norm into the
+transposed convolutions (torch's ``fuse_conv_bn_eval``), and exports three
+equivalent forms with a dynamic batch:
+
+- ``convtranspose``: the folded network as is (what ``gankit export`` does);
+- ``subpixel-3x3``: each stride-2 transposed convolution as one ordinary
+  convolution over all output phases, then depth-to-space;
+- ``subpixel-phase``: one small convolution per output phase (only real taps),
+  then depth-to-space.
+
+It checks the three agree in torch, then times each in onnxruntime (all graph
+optimizations) and torch eager on the same batch.
+
+    python benchmarks/subpixel_export.py --batch 64 --repeats 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+import gankit
+
+LATENT = 100
+
+
+def phase_taps(kernel: int, stride: int, padding: int) -> dict[int, list[tuple[int, int]]]:
+    """For each output phase r: the (input offset d, kernel tap k) pairs with
+    ``out[stride*m + r] += x[m + d] * w[k]`` in a 1-D transposed convolution."""
+    return {
+        r: [
+            ((r + padding - k) // stride, k)
+            for k in range(kernel)
+            if (r + padding - k) % stride == 0
+        ]
+        for r in range(stride)
+    }
+
+
+def depth_to_space(y: torch.Tensor, stride: int, channels: int) -> torch.Tensor:
+    """``[B, s*s*C, H, W]`` with phase-major channels -> ``[B, C, H*s, W*s]``."""
+    b, _, h, w = y.shape
+    y = y.reshape(b, stride, stride, channels, h, w).permute(0, 3, 4, 1, 5, 2)
+    return y.reshape(b, channels, h * stride, w * stride)
+
+
+class SubpixelConv(nn.Module):
+    """A stride-s transposed convolution as one convolution over all phases + depth-to-space."""
+
+    def __init__(self, ct: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        k, s, p = ct.kernel_size[0], ct.stride[0], ct.padding[0]
+        taps = phase_taps(k, s, p)
+        offsets = [d for r in taps for d, _ in taps[r]]
+        lo, hi = min(offsets), max(offsets)
+        weight = ct.weight.detach()  # [C_in, C_out, k, k]
+        c_in, c_out = weight.shape[:2]
+        big = torch.zeros(s, s, c_out, c_in, hi - lo + 1, hi - lo + 1)
+        for ry in range(s):
+            for rx in range(s):
+                for dy, ky in taps[ry]:
+                    for dx, kx in taps[rx]:
+                        big[ry, rx, :, :, dy - lo, dx - lo] = weight[:, :, ky, kx].t()
+        self.weight = nn.Parameter(big.reshape(s * s * c_out, c_in, hi - lo + 1, hi - lo + 1))
+        bias = ct.bias.detach().repeat(s * s) if ct.bias is not None else None
+        self.bias = nn.Parameter(bias) if bias is not None else None
+        self.pad = (-lo, hi, -lo, hi)
+        self.stride, self.channels = s, c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Same output as the transposed convolution it replaces."""
+        y = F.conv2d(F.pad(x, self.pad), self.weight, self.bias)
+        return depth_to_space(y, self.stride, self.channels)
+
+
+class PhaseConv(nn.Module):
+    """A stride-s transposed convolution as s*s small convolutions (one per output phase)."""
+
+    def __init__(self, ct: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        k, s, p = ct.kernel_size[0], ct.stride[0], ct.padding[0]
+        taps = phase_taps(k, s, p)
+        weight = ct.weight.detach()
+        c_in, c_out = weight.shape[:2]
+        self.convs = nn.ModuleList()
+        self.pads: list[tuple[int, int, int, int]] = []
+        for ry in range(s):
+            for rx in range(s):
+                dys, dxs = [d for d, _ in taps[ry]], [d for d, _ in taps[rx]]
+                conv = nn.Conv2d(
+                    c_in,
+                    c_out,
+                    (max(dys) - min(dys) + 1, max(dxs) - min(dxs) + 1),
+                    bias=ct.bias is not None,
+                )
+                w = torch.zeros_like(conv.weight)
+                for dy, ky in taps[ry]:
+                    for dx, kx in taps[rx]:
+                        w[:, :, dy - min(dys), dx - min(dxs)] = weight[:, :, ky, kx].t()
+                conv.weight.data = w
+                if ct.bias is not None:
+                    conv.bias.data = ct.bias.detach().clone()
+                self.convs.append(conv)
+                self.pads.append((-min(dxs), max(dxs), -min(dys), max(dys)))
+        self.stride, self.channels = s, c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Same output as the transposed convolution it replaces."""
+        y = torch.cat([c(F.pad(x, p)) for c, p in zip(self.convs, self.pads, strict=True)], 1)
+        return depth_to_space(y, self.stride, self.channels)
+
+
+def folded_generator() -> nn.Sequential:
+    """The DCGAN 64x64 RGB generator body with batch norm folded into its convolutions."""
+    g = gankit.create_generator("dcgan", data_shape=(3, 64, 64), latent_dim=LATENT)
+    torch.manual_seed(0)
+    layers = list(g.net)  # type: ignore[arg-type]
+    out: list[nn.Module] = []
+    for layer in layers:
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.running_mean.normal_()
+            layer.running_var.uniform_(0.5, 2.0)
+            out[-1] = fuse_conv_bn_eval(out[-1].eval(), layer.eval(), transpose=True)
+        else:
+            out.append(layer)
+    return nn.Sequential(*out).eval()
+
+
+def rewritten(net: nn.Sequential, form: type[nn.Module]) -> nn.Sequential:
+    """``net`` with every stride-2 transposed convolution replaced by ``form``."""
+    net = copy.deepcopy(net)
+    for i, layer in enumerate(net):
+        if isinstance(layer, nn.ConvTranspose2d) and layer.stride[0] > 1:
+            net[i] = form(layer)
+    return net
+
+
+def images_per_s(run: Any, batch: int, repeats: int) -> float:
+    """Images/s of ``run()`` (one batch per call) after 3 warm-up calls."""
+    for _ in range(3):
+        run()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        run()
+    return batch * repeats / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    """Check the rewrites are exact, then time them; prints and optionally writes JSON."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    base = folded_generator()
+    forms = {
+        "convtranspose": base,
+        "subpixel-3x3": rewritten(base, SubpixelConv),
+        "subpixel-phase": rewritten(base, PhaseConv),
+    }
+    z = torch.randn(args.batch, LATENT, 1, 1, generator=torch.Generator().manual_seed(1))
+    results: dict[str, Any] = {"batch": args.batch, "repeats": args.repeats}
+    feed = {"z": z.numpy()}
+    with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
+        want = base(z)
+        for name, net in forms.items():
+            diff = float((net(z) - want).abs().max())
+            path = f"{tmp}/{name}.onnx"
+            torch.onnx.export(
+                net,
+                (z[:2],),
+                path,
+                input_names=["z"],
+                output_names=["images"],
+                dynamic_axes={"z": {0: "batch"}, "images": {0: "batch"}},
+                dynamo=False,
+            )
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            ort_diff = float(np.abs(session.run(None, feed)[0] - want.numpy()).max())
+            rate = images_per_s(lambda s=session: s.run(None, feed), args.batch, args.repeats)
+            results[name] = {
+                "max_abs_diff_torch": diff,
+                "max_abs_diff_onnxruntime": ort_diff,
+                "onnxruntime_images_per_s": round(rate, 1),
+            }
+        rate = images_per_s(lambda: base(z), args.batch, args.repeats)
+        results["torch_eager_convtranspose_images_per_s"] = round(rate, 1)
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
