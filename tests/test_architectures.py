@@ -6,8 +6,10 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 import gankit
@@ -166,6 +168,10 @@ def test_metrics_are_logged_during_training_and_in_the_artifact(tmp_path: Path) 
     assert "mixture-modes/high_quality" in (art / "README.md").read_text()
     g = gankit.load_generator(str(art))
     assert g.sample(7, seed=0).shape == (7, 2)
+    # the scatter plot of a 2-D run shows 2500 points by default, not an image grid's 64
+    pixels = np.asarray(Image.open(tmp_path / "run" / "samples" / "final.png").convert("RGB"))
+    blue = np.all(pixels == (30, 90, 200), axis=-1).sum()
+    assert blue > 500, blue
 
 
 def test_model_card_says_what_sample_returns() -> None:

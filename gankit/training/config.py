@@ -59,7 +59,9 @@ class TrainConfig:
     amp: "none", "bf16" or "fp16" (fp16 uses a gradient scaler).
     seed: seeds weights, data order and latents. device: "auto", "cpu", "cuda", ...
     sample_every / checkpoint_every / log_every: intervals in steps.
-    keep_checkpoints: how many checkpoints to keep. grid_size: images in a sample grid.
+    keep_checkpoints: how many checkpoints to keep. grid_size: images in a sample grid,
+    or points in a 2-D scatter plot; 0 picks 64 images, or 2500 points for 2-D data
+    (the PacGAN protocol's sample count, enough to see every mode's spread).
     progress: show a progress bar.
     metrics: metric components computed during training and for the artifact
     (default: the dataset's own, e.g. mixture-modes for ring8/grid25); their
@@ -105,7 +107,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     log_every: int = 10
     keep_checkpoints: int = 3
-    grid_size: int = 64
+    grid_size: int = 0
     progress: bool = True
     metrics: tuple[str, ...] = ()
     metrics_every: int = 1000
@@ -137,6 +139,10 @@ class TrainConfig:
             raise ValueError(f"adam must be 'default', 'foreach' or 'fused', got {self.adam!r}")
         if self.steps < 0:
             raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if self.grid_size < 0:
+            raise ValueError(
+                f"grid_size must be >= 0 (0 = 64 images or 2500 points), got {self.grid_size}"
+            )
         if self.max_minutes < 0:
             raise ValueError(f"max_minutes must be >= 0 (0: no limit), got {self.max_minutes}")
         if self.best_mode not in BEST_MODES:

@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
+#: sample-grid sizes when ``grid_size`` is 0: images in a grid, points in a 2-D scatter
+DEFAULT_GRID_IMAGES = 64
+DEFAULT_SCATTER_POINTS = 2500
 
 
 class TrainingDiverged(GankitError):
@@ -211,7 +214,9 @@ class Trainer:
 
     def _fixed_batch(self) -> tuple[torch.Tensor, torch.Tensor | None, int | None]:
         gen = torch.Generator().manual_seed(self.cfg.seed + 2)
-        n = self.cfg.grid_size
+        n = self.cfg.grid_size or (
+            DEFAULT_GRID_IMAGES if self.data.is_image else DEFAULT_SCATTER_POINTS
+        )
         labels = None
         nrow = None
         if self.conditional:
