@@ -7,6 +7,7 @@ of the nearest mode) and reverse KL of the mode histogram against uniform, on
 
     python benchmarks/mixtures.py --seeds 5 --jobs 2 --json benchmarks/results/mixtures.json
     python benchmarks/mixtures.py --data ring8 --recipes wgan-gp --steps 2000 --seeds 2
+    python benchmarks/mixtures.py --recipes wgan-gp --equal-d-steps --seeds 5 --jobs 2
 
 Published anchors (PacGAN, Table 1): grid25 PacGAN4 24.8 modes, 93.6% high
 quality, reverse KL 0.04; ring8 PacGAN2 7.9 modes, 95.6%.
@@ -68,8 +69,19 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-def run_one(data: str, recipe: str, seed: int, steps: int | None, out: Path) -> dict[str, float]:
-    """Train one model and return its final mixture metrics."""
+def run_one(
+    data: str,
+    recipe: str,
+    seed: int,
+    steps: int | None,
+    out: Path,
+    equal_d_steps: bool = False,
+) -> dict[str, float]:
+    """Train one model and return its final mixture metrics and its generator steps.
+
+    ``equal_d_steps``: divide the step count (``steps`` or the dataset's default) by
+    the recipe's ``n_critic``, so that every recipe makes the same number of D steps.
+    """
     overrides = {
         **RECIPES[recipe],
         "progress": False,
@@ -78,17 +90,21 @@ def run_one(data: str, recipe: str, seed: int, steps: int | None, out: Path) -> 
         "checkpoint_every": 10**9,
     }
     spec = resolve("wgan-gp", data, overrides=overrides, steps=steps, seed=seed)
+    if equal_d_steps:
+        g_steps = max(1, spec.train.steps // spec.train.n_critic)
+        spec = resolve("wgan-gp", data, overrides=overrides, steps=g_steps, seed=seed)
     trainer = Trainer(spec, out)
     t0 = time.perf_counter()
     trainer.fit()
     metrics = {k.split("/")[1]: v for k, v in trainer.compute_metrics().items()}
     metrics["seconds"] = time.perf_counter() - t0
+    metrics["steps"] = spec.train.steps
     return metrics
 
 
 def summarise(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """Mean and standard deviation of each quantity over seeds."""
-    keys = [k for k in runs[0] if k != "modes_total"]
+    keys = [k for k in runs[0] if k not in ("modes_total", "steps")]
     return {
         k: {
             "mean": statistics.fmean(r[k] for r in runs),
@@ -98,12 +114,13 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     }
 
 
-def _run_job(job: tuple[str, str, int, int | None]) -> dict[str, Any]:
+def _run_job(job: tuple[str, str, int, int | None, bool]) -> dict[str, Any]:
     """One (data, recipe, seed) run in a worker process with one thread."""
     torch.set_num_threads(1)
-    data, recipe, seed, steps = job
+    data, recipe, seed, steps, equal_d_steps = job
     out = Path("benchmarks/results/mixture_runs") / f"{data}-{recipe}-{seed}"
-    row = {"data": data, "recipe": recipe, "seed": seed, **run_one(data, recipe, seed, steps, out)}
+    metrics = run_one(data, recipe, seed, steps, out, equal_d_steps)
+    row = {"data": data, "recipe": recipe, "seed": seed, **metrics}
     print(json.dumps(row), flush=True)
     return row
 
@@ -116,12 +133,17 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=None, help="default: the dataset's")
     ap.add_argument(
+        "--equal-d-steps",
+        action="store_true",
+        help="run steps / n_critic generator steps, so every recipe makes as many D steps",
+    )
+    ap.add_argument(
         "--jobs", type=int, default=1, help="runs in parallel, one thread each (<= CPU cores)"
     )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     jobs = [
-        (data, recipe, seed, args.steps)
+        (data, recipe, seed, args.steps, args.equal_d_steps)
         for data in args.data
         for recipe in args.recipes
         for seed in range(args.seeds)
@@ -130,7 +152,12 @@ def main() -> None:
     # cores slow small MLPs down by orders of magnitude (thread oversubscription)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         rows = list(pool.map(_run_job, jobs))
-    results: dict[str, Any] = {"steps": args.steps, "seeds": args.seeds, "rows": []}
+    results: dict[str, Any] = {
+        "steps": args.steps,
+        "equal_d_steps": args.equal_d_steps,
+        "seeds": args.seeds,
+        "rows": [],
+    }
     for data in args.data:
         for recipe in args.recipes:
             runs = [
@@ -141,12 +168,12 @@ def main() -> None:
             results["rows"].append(
                 {"data": data, "recipe": recipe, "runs": runs, "summary": summarise(runs)}
             )
-    print("| data | recipe | modes | high quality | reverse KL | s/run |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| data | recipe | G steps | modes | high quality | reverse KL | s/run |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for row in results["rows"]:
         s = row["summary"]
         print(
-            f"| {row['data']} | {row['recipe']} | "
+            f"| {row['data']} | {row['recipe']} | {row['runs'][0]['steps']} | "
             f"{s['modes_covered']['mean']:.1f} ± {s['modes_covered']['std']:.1f} | "
             f"{100 * s['high_quality']['mean']:.1f}% ± {100 * s['high_quality']['std']:.1f} | "
             f"{s['reverse_kl']['mean']:.3f} ± {s['reverse_kl']['std']:.3f} | "
