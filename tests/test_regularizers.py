@@ -104,8 +104,11 @@ def test_config_defaults_and_validation() -> None:
     assert gankit.create_regularizer("diffaugment", policy=["cutout"]).ops == ("cutout",)
     with pytest.raises(ConfigError, match="rotation"):
         gankit.create_regularizer("diffaugment", policy="color,rotation")
-    with pytest.raises(ConfigError):
+    assert gankit.create_regularizer("gradient-penalty").config.interval == 1
+    with pytest.raises(ConfigError, match="interval must be >= 1"):
         gankit.create_regularizer("r1", interval=0)
+    with pytest.raises(ConfigError, match="gradient-penalty interval"):
+        gankit.create_regularizer("gradient-penalty", interval=0)
     with pytest.raises(ConfigError):
         gankit.create_regularizer("label-smoothing", real_target=1.5)
 
@@ -202,20 +205,27 @@ def test_r1_closed_form_and_direct() -> None:
     assert d.body[0].weight.grad.abs().sum() > 0
 
 
-def test_r1_lazy_interval() -> None:
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("r1", 10 / 2 * (25 + 0.25) / 2),
+        # real == fake, so every interpolate is a real point: norms 5 and 0.5
+        ("gradient-penalty", 10 * ((5 - 1) ** 2 + (0.5 - 1) ** 2) / 2),
+    ],
+)
+def test_lazy_interval(name: str, value: float) -> None:
     real = torch.tensor([[3.0, 4.0], [0.3, 0.4]])
-    value = 10 / 2 * (25 + 0.25) / 2
-    r1 = gankit.create_regularizer("r1", interval=4)
+    reg = gankit.create_regularizer(name, interval=4)
     ctx = make_ctx(quadratic_d, real, real)
-    outs = [r1.d_loss(ctx) for _ in range(9)]
+    outs = [reg.d_loss(ctx) for _ in range(9)]
     for i, out in enumerate(outs):
         if i % 4 == 0:
             assert out is not None and out.item() == pytest.approx(4 * value)
         else:
             assert out is None
     # the counter survives a checkpoint
-    state = r1.state_dict()
-    resumed = gankit.create_regularizer("r1", interval=4)
+    state = reg.state_dict()
+    resumed = gankit.create_regularizer(name, interval=4)
     resumed.load_state_dict(state)
     assert [resumed.d_loss(ctx) is None for _ in range(4)] == [True, True, True, False]
 
