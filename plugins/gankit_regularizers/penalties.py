@@ -52,7 +52,6 @@ class LazySchedule:
         self.calls = int(state.get("calls", 0))
 
 
-
 def input_gradients(
     discriminator: Callable[..., torch.Tensor],
     x: torch.Tensor,
