@@ -53,7 +53,7 @@ from gankit.artifacts import (
     refuse_pickle,
 )
 from gankit.errors import ArtifactError, GankitError, HubError, IntegrityError
-from gankit.modelcard import sample_line
+from gankit.modelcard import metrics_table, sample_line
 
 logger = logging.getLogger("gankit.hub")
 
@@ -500,12 +500,7 @@ def with_metrics(body: str, metrics: Mapping[str, Any]) -> str:
     """
     if not metrics:
         return body
-    table = "## Metrics\n\n| metric | value | how measured |\n| --- | --- | --- |\n"
-    for name, m in metrics.items():
-        how = ""
-        if isinstance(m, Mapping):
-            how = ", ".join(f"{k}: {v}" for k, v in m.items() if k != "value")
-        table += f"| {name} | {_metric_value(m)} | {how} |\n"
+    table = "## Metrics\n\n" + "\n".join(metrics_table(metrics)) + "\n"
     if "## Metrics" in body:
         return re.sub(r"## Metrics\n.*?(?=\n## |\Z)", lambda _: table, body, flags=re.S)
     return body.rstrip("\n") + "\n\n" + table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from gankit import config as config_mod
@@ -18,6 +19,22 @@ def sample_line(data_shape: Any) -> str:
     if len(shape) == 1:
         return f"points = g.sample(16, seed=0)  # [16, {shape[0]}] in the data's coordinates"
     return "images = g.sample(16, seed=0)  # [16, C, H, W] in [-1, 1]"
+
+
+def metrics_table(metrics: Mapping[str, Any]) -> list[str]:
+    """The lines of a markdown table of ``metrics``: name, value, how measured.
+
+    A metric is a plain value or a mapping with ``value`` and any other fields
+    (extractor, n, reference, command...), which are listed as "how measured".
+    """
+    lines = ["| metric | value | how measured |", "| --- | --- | --- |"]
+    for name, m in metrics.items():
+        if isinstance(m, Mapping):
+            how = ", ".join(f"{k}: {v}" for k, v in m.items() if k != "value")
+            lines.append(f"| {name} | {m.get('value')} | {how} |")
+        else:
+            lines.append(f"| {name} | {m} | |")
+    return lines
 
 
 def model_card(
@@ -76,13 +93,7 @@ def model_card(
         "",
     ]
     if metrics:
-        body += ["| metric | value | how measured |", "| --- | --- | --- |"]
-        for name, m in metrics.items():
-            if isinstance(m, dict):
-                how = ", ".join(f"{k}: {v}" for k, v in m.items() if k != "value")
-                body.append(f"| {name} | {m.get('value')} | {how} |")
-            else:
-                body.append(f"| {name} | {m} | |")
+        body += metrics_table(metrics)
     else:
         body.append("No metrics were computed for this run.")
     body += [
