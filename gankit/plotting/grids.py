@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from gankit.plotting.run_log import RunLog
+from gankit.training.trainer import FINAL_GRID as FINAL_GRID_NAME
+from gankit.training.trainer import SAMPLES_DIR
 
 STEP_GRID = re.compile(r"^step-(\d+)\.png$")
 PHASE_GRID = re.compile(r"^phase-(.+)\.png$")
@@ -23,7 +25,7 @@ class SampleGrid:
     title: str
 
 
-FINAL_GRID = "final.png"
+FINAL_GRID = f"{FINAL_GRID_NAME}.png"
 
 
 def find_grids(log: RunLog) -> list[SampleGrid]:
@@ -35,7 +37,7 @@ def find_grids(log: RunLog) -> list[SampleGrid]:
     on the same step only the phase grid (the more telling title) is kept, and
     ``final.png`` (written with the artifact) only when no grid shows the last step.
     """
-    samples = log.run_dir / "samples"
+    samples = log.run_dir / SAMPLES_DIR
     if not samples.is_dir():
         return []
     phase_end = {p.name.replace(" ", "-"): p for p in log.phases()}

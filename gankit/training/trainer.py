@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
+SAMPLES_DIR = "samples"
+#: name of the grid written with the artifact at the end of a run (``samples/final.png``)
+FINAL_GRID = "final"
 #: sample-grid sizes when ``grid_size`` is 0: images in a grid, points in a 2-D scatter
 DEFAULT_GRID_IMAGES = 64
 DEFAULT_SCATTER_POINTS = 2500
@@ -433,7 +436,7 @@ class Trainer:
 
         ``model`` is a sampling model already prepared by :meth:`sampling_model`.
         """
-        path = self.out_dir / "samples" / f"{name}.png"
+        path = self.out_dir / SAMPLES_DIR / f"{name}.png"
         if not self.dist.is_main:
             return path
         model = model or self.sampling_model()
@@ -567,7 +570,7 @@ class Trainer:
         metrics: dict[str, Any] | None = None,
         out: Path | None = None,
         model: nn.Module | None = None,
-        grid: str = "final",
+        grid: str = FINAL_GRID,
     ) -> Path:
         """Write the generator artifact to ``out`` (default ``RUN_DIR/artifact``).
 

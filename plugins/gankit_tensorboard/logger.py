@@ -18,7 +18,7 @@ from PIL import Image
 
 from gankit.errors import GankitError
 from gankit.plotting.grids import STEP_GRID
-from gankit.training.trainer import METRICS_FILE
+from gankit.training.trainer import METRICS_FILE, SAMPLES_DIR
 
 #: event files go to RUN_DIR/LOG_DIR (point ``tensorboard --logdir`` at it or at its parent)
 LOG_DIR = "tensorboard"
@@ -55,7 +55,7 @@ class TensorBoardLogger:
 
     def __init__(self, run_dir: Path, writer_class: Callable[..., Any], start_step: int = 0):
         self.metrics_path = run_dir / METRICS_FILE
-        self.samples_dir = run_dir / "samples"
+        self.samples_dir = run_dir / SAMPLES_DIR
         # events past the checkpoint we resume from were logged by an interrupted session
         self.writer = writer_class(
             log_dir=str(run_dir / LOG_DIR), purge_step=start_step + 1 if start_step > 0 else None
