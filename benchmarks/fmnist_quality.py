@@ -8,6 +8,7 @@ class coverage of the samples under that classifier. Real train images vs the
 test images give the floor.
 
     python benchmarks/fmnist_quality.py --json benchmarks/results/fmnist_quality.json
+    python benchmarks/fmnist_quality.py --runs dcgan --set lr_decay=linear   # a recipe trial
 
 Needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist).
 """
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 import gankit
+from gankit import config as config_mod
 from gankit.sampling import GeneratorSampler
 from gankit.training.config import resolve
 from gankit.training.trainer import Trainer
@@ -219,6 +221,13 @@ def main() -> None:
         help="dcgan-equal-time trains DCGAN (its default batch) for ProGAN's seconds",
     )
     ap.add_argument("--skip-hand", action="store_true", help="same as leaving out `hand`")
+    ap.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides of the dcgan run's recipe (as `gankit train`); the row name lists them",
+    )
     ap.add_argument("--json", type=Path, help="merge the rows into this file")
     args = ap.parse_args()
     runs = [r for r in args.runs if not (args.skip_hand and r == "hand")]
@@ -252,8 +261,12 @@ def main() -> None:
 
     for run in runs:
         if run == "dcgan":
-            g, sec = train("dcgan", out_root / "dcgan", {"batch_size": args.batch}, args.steps)
-            name = f"gankit dcgan (default recipe), {args.steps} steps, batch {args.batch}"
+            trial = config_mod.parse_overrides(args.set)
+            overrides = {"batch_size": args.batch, **trial}
+            out = out_root / ("dcgan-trial" if trial else "dcgan")
+            g, sec = train("dcgan", out, overrides, args.steps)
+            recipe = "default recipe" + (f" + {' '.join(args.set)}" if trial else "")
+            name = f"gankit dcgan ({recipe}), {args.steps} steps, batch {args.batch}"
             add(evaluate(name, samples(g), clf, test_feats, sec))
         elif run == "hand":
             x, sec = train_hand_loop(train_set.samples, args.steps, args.batch)
