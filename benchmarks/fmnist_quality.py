@@ -38,7 +38,7 @@ from gankit_metrics.frechet import frechet_distance
 try:
     import textbook
 except ImportError:  # pragma: no cover
-    from benchmarks import textbook
+    from benchmarks import textbook  # type: ignore[no-redef]
 
 N_EVAL = 10_000
 
@@ -257,7 +257,7 @@ def main() -> None:
     floor = evaluate("floor: real train (10k) vs test", train_set.samples[:N_EVAL], clf, test_feats)
     rows[floor["name"]] = floor
     out_root = Path("benchmarks/results/fmnist_runs")
-    quiet = {"sample_every": 500}
+    quiet: dict[str, object] = {"sample_every": 500}
 
     def add(row: dict[str, object]) -> None:
         rows[str(row["name"])] = row
@@ -294,13 +294,13 @@ def main() -> None:
             if args.reuse and (artifact / "config.json").is_file():
                 g = gankit.load_generator(str(artifact))
                 old = rows.get(name, {}).get("train_seconds")
-                sec = float(old) if isinstance(old, int | float) else None
+                run_seconds = float(old) if isinstance(old, int | float) else None
             else:
-                g, sec = train(run, out_root / run, quiet, args.steps)
+                g, run_seconds = train(run, out_root / run, quiet, args.steps)
             labels = torch.arange(N_EVAL) % 10 if run == "cgan" else None
             x = samples(g, labels)
             scores = per_class_scores(x, clf, test, test_feats, labels)
-            add(evaluate(name, x, clf, test_feats, sec, **scores))
+            add(evaluate(name, x, clf, test_feats, run_seconds, **scores))
         elif run == "progan":
             snaps = PhaseSnapshots()
             g, sec = train(
@@ -317,7 +317,7 @@ def main() -> None:
             progan = next((r for n, r in rows.items() if n.startswith("gankit progan")), None)
             if progan is None:
                 raise SystemExit("dcgan-equal-time needs the progan row: run --runs progan first")
-            minutes = float(progan["train_seconds"]) / 60.0  # type: ignore[arg-type]
+            minutes = float(str(progan["train_seconds"])) / 60.0
             g, sec = train(
                 "dcgan",
                 out_root / "dcgan-equal-time",
