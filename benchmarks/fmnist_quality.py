@@ -9,6 +9,7 @@ test images give the floor.
 
     python benchmarks/fmnist_quality.py --json benchmarks/results/fmnist_quality.json
     python benchmarks/fmnist_quality.py --runs dcgan --set lr_decay=linear   # a recipe trial
+    python benchmarks/fmnist_quality.py --runs progan --set regularizers.gradient-penalty.interval=4
 
 Needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist).
 """
@@ -217,6 +218,10 @@ PROGAN_OVERRIDES: dict[str, object] = {
 }
 
 
+#: name of the row of ProGAN's default recipe (dcgan-equal-time trains for its seconds)
+PROGAN_ROW = "gankit progan, 4 -> 32 px, 30 min on 2 CPU cores"
+
+
 def main() -> None:
     """Run the benchmark (the runs named by --runs) and merge the rows into --json."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -242,7 +247,8 @@ def main() -> None:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="overrides of the dcgan run's recipe (as `gankit train`); the row name lists them",
+        help="overrides of the dcgan and progan runs' recipes (as `gankit train`); "
+        "the row name lists them",
     )
     ap.add_argument("--json", type=Path, help="merge the rows into this file")
     args = ap.parse_args()
@@ -303,18 +309,23 @@ def main() -> None:
             add(evaluate(name, x, clf, test_feats, run_seconds, **scores))
         elif run == "progan":
             snaps = PhaseSnapshots()
+            trial = config_mod.parse_overrides(args.set)
             g, sec = train(
-                "progan", out_root / "progan", {**quiet, **PROGAN_OVERRIDES}, 10**9, (snaps,)
+                "progan",
+                out_root / ("progan-trial" if trial else "progan"),
+                {**quiet, **PROGAN_OVERRIDES, **trial},
+                10**9,
+                (snaps,),
             )
             phases = []
             for phase, step, _, model in snaps.snapshots:
                 sampler = GeneratorSampler(model, g.latent_dim, g.num_classes)
                 row = evaluate(f"progan after {phase}", samples(sampler), clf, test_feats)
                 phases.append({"phase": phase, "step": step, **row})
-            name = "gankit progan, 4 -> 32 px, 30 min on 2 CPU cores"
+            name = PROGAN_ROW + (f" + {' '.join(args.set)}" if trial else "")
             add(evaluate(name, samples(g), clf, test_feats, sec, phases=phases))
         elif run == "dcgan-equal-time":
-            progan = next((r for n, r in rows.items() if n.startswith("gankit progan")), None)
+            progan = rows.get(PROGAN_ROW)  # the default recipe's run, not a trial
             if progan is None:
                 raise SystemExit("dcgan-equal-time needs the progan row: run --runs progan first")
             minutes = float(str(progan["train_seconds"])) / 60.0
