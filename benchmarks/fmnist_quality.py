@@ -264,6 +264,9 @@ def main() -> None:
     rows[floor["name"]] = floor
     out_root = Path("benchmarks/results/fmnist_runs")
     quiet: dict[str, object] = {"sample_every": 500}
+    # --set: overrides of the dcgan and progan runs, named in their rows
+    trial = config_mod.parse_overrides(args.set)
+    trial_suffix = f" + {' '.join(args.set)}" if trial else ""
 
     def add(row: dict[str, object]) -> None:
         rows[str(row["name"])] = row
@@ -283,11 +286,10 @@ def main() -> None:
 
     for run in runs:
         if run == "dcgan":
-            trial = config_mod.parse_overrides(args.set)
             overrides = {"batch_size": args.batch, **trial}
             out = out_root / ("dcgan-trial" if trial else "dcgan")
             g, sec = train("dcgan", out, overrides, args.steps)
-            recipe = "default recipe" + (f" + {' '.join(args.set)}" if trial else "")
+            recipe = f"default recipe{trial_suffix}"
             name = f"gankit dcgan ({recipe}), {args.steps} steps, batch {args.batch}"
             add(evaluate(name, samples(g), clf, test_feats, sec))
         elif run == "hand":
@@ -309,7 +311,6 @@ def main() -> None:
             add(evaluate(name, x, clf, test_feats, run_seconds, **scores))
         elif run == "progan":
             snaps = PhaseSnapshots()
-            trial = config_mod.parse_overrides(args.set)
             g, sec = train(
                 "progan",
                 out_root / ("progan-trial" if trial else "progan"),
@@ -322,7 +323,7 @@ def main() -> None:
                 sampler = GeneratorSampler(model, g.latent_dim, g.num_classes)
                 row = evaluate(f"progan after {phase}", samples(sampler), clf, test_feats)
                 phases.append({"phase": phase, "step": step, **row})
-            name = PROGAN_ROW + (f" + {' '.join(args.set)}" if trial else "")
+            name = PROGAN_ROW + trial_suffix
             add(evaluate(name, samples(g), clf, test_feats, sec, phases=phases))
         elif run == "dcgan-equal-time":
             progan = rows.get(PROGAN_ROW)  # the default recipe's run, not a trial

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from gankit.training.config import resolve
+from gankit.training.config import replace_train, resolve
 from gankit.training.trainer import Trainer
 
 #: Recipes: overrides of the wgan-gp plugin's MLP form (3 hidden layers of 512,
@@ -91,8 +91,7 @@ def run_one(
     }
     spec = resolve("wgan-gp", data, overrides=overrides, steps=steps, seed=seed)
     if equal_d_steps:
-        g_steps = max(1, spec.train.steps // spec.train.n_critic)
-        spec = resolve("wgan-gp", data, overrides=overrides, steps=g_steps, seed=seed)
+        spec = replace_train(spec, steps=max(1, spec.train.steps // spec.train.n_critic))
     trainer = Trainer(spec, out)
     t0 = time.perf_counter()
     trainer.fit()
