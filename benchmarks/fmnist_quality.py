@@ -36,10 +36,8 @@ from gankit_metrics.classifier import LoadedClassifier, accuracy, classify, load
 from gankit_metrics.domain import coverage_stats
 from gankit_metrics.frechet import frechet_distance
 
-try:
-    import textbook
-except ImportError:  # pragma: no cover
-    from benchmarks import textbook  # type: ignore[no-redef]
+import textbook
+from report import write_json
 
 N_EVAL = 10_000
 
@@ -136,6 +134,7 @@ def train(
     overrides: dict[str, object],
     steps: int,
     extra_plugins: tuple[object, ...] = (),
+    seed: int = 0,
 ) -> tuple[GeneratorSampler, float]:
     """Train an architecture with its default recipe plus ``overrides``, from scratch.
 
@@ -143,7 +142,7 @@ def train(
     """
     if out.exists():
         shutil.rmtree(out)
-    spec = resolve(arch, "fashion-mnist", overrides=overrides, steps=steps, seed=0)
+    spec = resolve(arch, "fashion-mnist", overrides=overrides, steps=steps, seed=seed)
     trainer = Trainer(spec, out)
     for plugin in extra_plugins:
         trainer.manager.register_plugin(plugin, name=f"benchmark-{type(plugin).__name__}")
@@ -169,10 +168,12 @@ def samples(g: GeneratorSampler, labels: torch.Tensor | None = None) -> torch.Te
     return x
 
 
-def train_hand_loop(train: torch.Tensor, steps: int, batch: int) -> tuple[torch.Tensor, float]:
+def train_hand_loop(
+    train: torch.Tensor, steps: int, batch: int, seed: int = 0
+) -> tuple[torch.Tensor, float]:
     """Train the textbook loop on 28x28 images; return 10k samples padded to 32x32."""
     t0 = time.perf_counter()
-    loop = textbook.HandLoop(train[:, :, 2:30, 2:30].contiguous(), batch_size=batch)
+    loop = textbook.HandLoop(train[:, :, 2:30, 2:30].contiguous(), batch_size=batch, seed=seed)
     for _ in range(steps):
         loop.step()
     seconds = time.perf_counter() - t0
@@ -250,6 +251,12 @@ def main() -> None:
         help="overrides of the dcgan and progan runs' recipes (as `gankit train`); "
         "the row name lists them",
     )
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="training seed of the dcgan and hand runs (named in their rows when not 0)",
+    )
     ap.add_argument("--json", type=Path, help="merge the rows into this file")
     args = ap.parse_args()
     runs = [r for r in args.runs if not (args.skip_hand and r == "hand")]
@@ -267,6 +274,8 @@ def main() -> None:
     # --set: overrides of the dcgan and progan runs, named in their rows
     trial = config_mod.parse_overrides(args.set)
     trial_suffix = f" + {' '.join(args.set)}" if trial else ""
+    seed_suffix = f", seed {args.seed}" if args.seed else ""
+    seed_dir = f"-seed{args.seed}" if args.seed else ""
 
     def add(row: dict[str, object]) -> None:
         rows[str(row["name"])] = row
@@ -280,21 +289,22 @@ def main() -> None:
             "torch": torch.__version__,
             "rows": list(rows.values()),
         }
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(result, args.json, show=False)
 
     for run in runs:
         if run == "dcgan":
             overrides = {"batch_size": args.batch, **trial}
-            out = out_root / ("dcgan-trial" if trial else "dcgan")
-            g, sec = train("dcgan", out, overrides, args.steps)
+            out = out_root / (("dcgan-trial" if trial else "dcgan") + seed_dir)
+            g, sec = train("dcgan", out, overrides, args.steps, seed=args.seed)
             recipe = f"default recipe{trial_suffix}"
-            name = f"gankit dcgan ({recipe}), {args.steps} steps, batch {args.batch}"
+            name = f"gankit dcgan ({recipe}), {args.steps} steps, batch {args.batch}{seed_suffix}"
             add(evaluate(name, samples(g), clf, test_feats, sec))
         elif run == "hand":
-            x, sec = train_hand_loop(train_set.samples, args.steps, args.batch)
-            name = f"hand-written loop (textbook GAN), {args.steps} steps, batch {args.batch}"
+            x, sec = train_hand_loop(train_set.samples, args.steps, args.batch, args.seed)
+            name = (
+                f"hand-written loop (textbook GAN), {args.steps} steps, batch {args.batch}"
+                f"{seed_suffix}"
+            )
             add(evaluate(name, x, clf, test_feats, sec))
         elif run in ("cgan", "wgan-gp"):
             name = f"gankit {run} (default recipe), {args.steps} G steps"

@@ -28,6 +28,8 @@ import torch
 from gankit.training.config import replace_train, resolve
 from gankit.training.trainer import Trainer
 
+from report import write_json
+
 #: Recipes: overrides of the wgan-gp plugin's MLP form (3 hidden layers of 512,
 #: G with batch norm, latent 128). ns-gan and wgan-gp keep those networks, so
 #: only the procedure differs; r1 also narrows them and drops G's batch norm.
@@ -113,11 +115,11 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     }
 
 
-def _run_job(job: tuple[str, str, int, int | None, bool]) -> dict[str, Any]:
+def _run_job(job: tuple[str, str, int, int | None, bool, Path]) -> dict[str, Any]:
     """One (data, recipe, seed) run in a worker process with one thread."""
     torch.set_num_threads(1)
-    data, recipe, seed, steps, equal_d_steps = job
-    out = Path("benchmarks/results/mixture_runs") / f"{data}-{recipe}-{seed}"
+    data, recipe, seed, steps, equal_d_steps, runs_dir = job
+    out = runs_dir / f"{data}-{recipe}-{seed}"
     metrics = run_one(data, recipe, seed, steps, out, equal_d_steps)
     row = {"data": data, "recipe": recipe, "seed": seed, **metrics}
     print(json.dumps(row), flush=True)
@@ -139,10 +141,16 @@ def main() -> None:
     ap.add_argument(
         "--jobs", type=int, default=1, help="runs in parallel, one thread each (<= CPU cores)"
     )
+    ap.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=Path("benchmarks/results/mixture_runs"),
+        help="where each run's directory goes (a smoke run can keep the real runs' artifacts)",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     jobs = [
-        (data, recipe, seed, args.steps, args.equal_d_steps)
+        (data, recipe, seed, args.steps, args.equal_d_steps, args.runs_dir)
         for data in args.data
         for recipe in args.recipes
         for seed in range(args.seeds)
@@ -178,9 +186,7 @@ def main() -> None:
             f"{s['reverse_kl']['mean']:.3f} ± {s['reverse_kl']['std']:.3f} | "
             f"{s['seconds']['mean']:.0f} |"
         )
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(results, args.json, show=False)
 
 
 if __name__ == "__main__":

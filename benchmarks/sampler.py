@@ -38,6 +38,8 @@ from gankit.images import to_uint8
 from gankit.registry import get_architecture, make_config
 from gankit.serving import OnnxSampler
 
+from report import write_json
+
 
 def latency_stats(seconds: list[float], batch: int) -> dict[str, float]:
     """images/s and p50/p99 latency (ms) of repeated calls at one batch size."""
@@ -220,9 +222,7 @@ def main() -> None:
         "generators": rows,
         "server": server,
     }
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(result, args.json, show=False)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +35,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 import gankit
+
+from report import write_json
 
 LATENT = 100
 
@@ -65,7 +66,7 @@ class SubpixelConv(nn.Module):
 
     def __init__(self, ct: nn.ConvTranspose2d) -> None:
         super().__init__()
-        k, s, p = ct.kernel_size[0], ct.stride[0], ct.padding[0]
+        k, s, p = ct.kernel_size[0], ct.stride[0], int(ct.padding[0])
         taps = phase_taps(k, s, p)
         offsets = [d for r in taps for d, _ in taps[r]]
         lo, hi = min(offsets), max(offsets)
@@ -94,7 +95,7 @@ class PhaseConv(nn.Module):
 
     def __init__(self, ct: nn.ConvTranspose2d) -> None:
         super().__init__()
-        k, s, p = ct.kernel_size[0], ct.stride[0], ct.padding[0]
+        k, s, p = ct.kernel_size[0], ct.stride[0], int(ct.padding[0])
         taps = phase_taps(k, s, p)
         weight = ct.weight.detach()
         c_in, c_out = weight.shape[:2]
@@ -114,7 +115,7 @@ class PhaseConv(nn.Module):
                     for dx, kx in taps[rx]:
                         w[:, :, dy - min(dys), dx - min(dxs)] = weight[:, :, ky, kx].t()
                 conv.weight.data = w
-                if ct.bias is not None:
+                if ct.bias is not None and conv.bias is not None:
                     conv.bias.data = ct.bias.detach().clone()
                 self.convs.append(conv)
                 self.pads.append((-min(dxs), max(dxs), -min(dys), max(dys)))
@@ -130,13 +131,16 @@ def folded_generator() -> nn.Sequential:
     """The DCGAN 64x64 RGB generator body with batch norm folded into its convolutions."""
     g = gankit.create_generator("dcgan", data_shape=(3, 64, 64), latent_dim=LATENT)
     torch.manual_seed(0)
-    layers = list(g.net)  # type: ignore[arg-type]
+    layers = list(g.net)
     out: list[nn.Module] = []
     for layer in layers:
         if isinstance(layer, nn.BatchNorm2d):
+            conv = out[-1]
+            assert isinstance(conv, nn.ConvTranspose2d)
+            assert layer.running_mean is not None and layer.running_var is not None
             layer.running_mean.normal_()
             layer.running_var.uniform_(0.5, 2.0)
-            out[-1] = fuse_conv_bn_eval(out[-1].eval(), layer.eval(), transpose=True)
+            out[-1] = fuse_conv_bn_eval(conv.eval(), layer.eval(), transpose=True)
         else:
             out.append(layer)
     return nn.Sequential(*out).eval()
@@ -203,10 +207,7 @@ def main() -> None:
             }
         rate = images_per_s(lambda: base(z), args.batch, args.repeats)
         results["torch_eager_convtranspose_images_per_s"] = round(rate, 1)
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(results, args.json)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ class TextbookPlugin:
     """Registers the textbook nets as architecture ``textbook``."""
 
     @gankit.hookimpl
-    def gankit_register_architectures(self, register):  # type: ignore[no-untyped-def]
+    def gankit_register_architectures(self, register):
         register(
             Architecture(
                 name="textbook",

@@ -18,10 +18,10 @@ its speed options (channels_last, fused Adam, bf16 autocast, torch.compile):
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -30,10 +30,8 @@ import gankit
 from gankit.training.config import resolve
 from gankit.training.trainer import Trainer
 
-try:  # run as a script from the repository root or from benchmarks/
-    import textbook
-except ImportError:  # pragma: no cover
-    from benchmarks import textbook
+import textbook
+from report import write_json
 
 
 def build_trainer(data: str, data_cfg: dict[str, object], ema: bool, out: Path) -> Trainer:
@@ -61,7 +59,7 @@ def register_random_images(shape: tuple[int, ...], n: int) -> None:
 
     class RandomImages:
         @gankit.hookimpl
-        def gankit_register_datasets(self, register):  # type: ignore[no-untyped-def]
+        def gankit_register_datasets(self, register):
             register(
                 Dataset(
                     name="random-images",
@@ -110,9 +108,12 @@ def dcgan64(args: argparse.Namespace) -> dict[str, object]:
     for name, fn in runners.items():
         timed(fn, args.warmup)
         sync()
-        t = statistics.median(
-            timed(lambda f=fn: (f(), sync()), args.steps) for _ in range(args.rounds)
-        )
+
+        def step_and_sync(f: Callable[[], object] = fn) -> None:
+            f()
+            sync()
+
+        t = statistics.median(timed(step_and_sync, args.steps) for _ in range(args.rounds))
         ips[name] = round(256 / t, 1)
     result["images_per_s"] = ips
     base_ips = ips["hand-written loop (fp32 eager)"]
@@ -150,7 +151,7 @@ class HandDCGAN:
         self.opt_g.step()
 
 
-def timed(fn, steps: int) -> float:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], object], steps: int) -> float:
     """Seconds per call of ``fn`` over ``steps`` calls."""
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -170,12 +171,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.preset == "dcgan64":
         result = dcgan64(args)
-        print(json.dumps(result, indent=2))
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(result, args.json)
         return
 
+    data_cfg: dict[str, object]
     if Path("/usr/share/datasets/fashion-mnist").is_dir():
         data, data_cfg = "fashion-mnist", {"pad_to_32": False}
     else:
@@ -209,10 +208,7 @@ def main() -> None:
         "ratio_to_hand_loop": {k: round(v / base, 3) for k, v in med.items()},
         "all_rounds_ms": {k: [round(x * 1000, 2) for x in v] for k, v in times.items()},
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(result, args.json)
 
 
 if __name__ == "__main__":
