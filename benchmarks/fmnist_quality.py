@@ -31,6 +31,7 @@ import gankit
 from gankit import config as config_mod
 from gankit.sampling import GeneratorSampler
 from gankit.training.config import resolve
+from gankit.training.ema import EMA
 from gankit.training.trainer import Trainer
 from gankit_metrics.classifier import LoadedClassifier, accuracy, classify, load_classifier
 from gankit_metrics.domain import coverage_stats
@@ -205,6 +206,46 @@ class PhaseSnapshots:
         self.previous = phase
 
 
+class EMASweep:
+    """A benchmark-local plugin: averages G at other EMA half-lives next to the trainer's own.
+
+    One training run then shows what each half-life (thousands of images, with the
+    trainer's ramp-up) would have given, and what the live G gives without averaging.
+    At the end each average gets its batch-norm statistics refreshed exactly as the
+    trainer does for its own (by lending it to ``Trainer.sampling_model``).
+    """
+
+    def __init__(self, half_lives_kimg: list[float]) -> None:
+        self.half_lives = half_lives_kimg
+        self.emas: dict[float, EMA] = {}
+        self.models: dict[str, torch.nn.Module] = {}
+
+    @gankit.hookimpl
+    def gankit_on_train_start(self, trainer: Trainer) -> None:
+        """Start one average per half-life from G's initial weights."""
+        rampup = trainer.cfg.ema_rampup
+        self.emas = {h: EMA(trainer.G, h, rampup) for h in self.half_lives}
+
+    @gankit.hookimpl
+    def gankit_on_step_end(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
+        """Move every average towards G, as the trainer moves its own."""
+        for ema in self.emas.values():
+            ema.update(trainer.G, trainer.images_seen, trainer.batch_size)
+
+    @gankit.hookimpl
+    def gankit_on_train_end(self, trainer: Trainer) -> None:
+        """Keep each average (statistics refreshed) and the live G."""
+        assert trainer.ema is not None, "--ema-sweep needs ema=true"
+        own = trainer.ema.model
+        try:
+            for h, ema in self.emas.items():
+                trainer.ema.model = ema.model
+                self.models[f"EMA half-life {h:g} kimg"] = trainer.sampling_model()
+        finally:
+            trainer.ema.model = own
+        self.models["live G, no EMA"] = copy.deepcopy(trainer.G).eval()
+
+
 #: ProGAN on 2 CPU cores in 30 minutes, 4 -> 8 -> 16 -> 32 px. The default widths
 #: (128 channels at every level) cost about 4 s per step at 32x32 on 2 cores;
 #: fmap_base 256 gives 128, 128, 64, 32 channels at 4, 8, 16, 32 px (about 1.2 s per
@@ -257,6 +298,15 @@ def main() -> None:
         default=0,
         help="training seed of the dcgan and hand runs (named in their rows when not 0)",
     )
+    ap.add_argument(
+        "--ema-sweep",
+        nargs="+",
+        type=float,
+        default=[],
+        metavar="KIMG",
+        help="dcgan run: also measure G averaged with these EMA half-lives (thousands of "
+        "images) and the live G, from the same training run",
+    )
     ap.add_argument("--json", type=Path, help="merge the rows into this file")
     args = ap.parse_args()
     runs = [r for r in args.runs if not (args.skip_hand and r == "hand")]
@@ -295,10 +345,15 @@ def main() -> None:
         if run == "dcgan":
             overrides = {"batch_size": args.batch, **trial}
             out = out_root / (("dcgan-trial" if trial else "dcgan") + seed_dir)
-            g, sec = train("dcgan", out, overrides, args.steps, seed=args.seed)
+            sweep = EMASweep(args.ema_sweep)
+            extra = (sweep,) if args.ema_sweep else ()
+            g, sec = train("dcgan", out, overrides, args.steps, extra, seed=args.seed)
             recipe = f"default recipe{trial_suffix}"
             name = f"gankit dcgan ({recipe}), {args.steps} steps, batch {args.batch}{seed_suffix}"
             add(evaluate(name, samples(g), clf, test_feats, sec))
+            for variant, model in sweep.models.items():
+                sampler = GeneratorSampler(model, g.latent_dim, g.num_classes)
+                add(evaluate(f"{name}, {variant}", samples(sampler), clf, test_feats))
         elif run == "hand":
             x, sec = train_hand_loop(train_set.samples, args.steps, args.batch, args.seed)
             name = (
