@@ -9,6 +9,7 @@ test images give the floor.
 
     python benchmarks/fmnist_quality.py --json benchmarks/results/fmnist_quality.json
     python benchmarks/fmnist_quality.py --runs dcgan --set lr_decay=linear   # a recipe trial
+    python benchmarks/fmnist_quality.py --runs dcgan hand --seed 1 --ema-sweep 5 20
     python benchmarks/fmnist_quality.py --runs progan --set regularizers.gradient-penalty.interval=4
 
 Needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist).
