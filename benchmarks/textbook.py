@@ -134,4 +134,4 @@ class HandLoop:
         loss_g = self.bce(self.D(self.G(torch.randn(b, 100))), ones)
         loss_g.backward()
         self.opt_g.step()
-        return float(loss_d), float(loss_g)
+        return loss_d.item(), loss_g.item()
