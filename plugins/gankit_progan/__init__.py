@@ -20,11 +20,17 @@ from gankit.components import Architecture, Recipe
 from gankit_progan.growth import growth_at, per_level, reals_at
 from gankit_progan.networks import ProGANConfig, ProGANDiscriminator, ProGANGenerator
 
-#: WGAN-GP loss with the epsilon-drift term (0.001), Adam(1e-3, betas (0, 0.99)).
+#: WGAN-GP loss with the epsilon-drift term (0.001) and a lazy gradient penalty,
+#: Adam(1e-3, betas (0, 0.99)).
 RECIPE = Recipe(
     loss="wasserstein",
     loss_config={"drift": 0.001},
     regularizers=("gradient-penalty",),
+    # The penalty on every 4th critic step, scaled by 4 (the paper: every step): in a
+    # 30-minute CPU run on Fashion-MNIST 18% more images and a Frechet distance of
+    # 62.5 against 85.3 (docs/benchmarks.md). `regularizers.gradient-penalty.interval=1`
+    # restores the paper's schedule.
+    regularizer_configs={"gradient-penalty": {"interval": 4}},
     n_critic=1,
     lr_g=1e-3,
     lr_d=1e-3,
