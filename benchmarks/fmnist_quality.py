@@ -170,6 +170,11 @@ def samples(g: GeneratorSampler, labels: torch.Tensor | None = None) -> torch.Te
     return x
 
 
+def module_samples(model: torch.nn.Module, like: GeneratorSampler) -> torch.Tensor:
+    """:func:`samples` of a bare generator module with ``like``'s latent size and classes."""
+    return samples(GeneratorSampler(model, like.latent_dim, like.num_classes))
+
+
 def train_hand_loop(
     train: torch.Tensor, steps: int, batch: int, seed: int = 0
 ) -> tuple[torch.Tensor, float]:
@@ -353,8 +358,7 @@ def main() -> None:
             name = f"gankit dcgan ({recipe}), {args.steps} steps, batch {args.batch}{seed_suffix}"
             add(evaluate(name, samples(g), clf, test_feats, sec))
             for variant, model in sweep.models.items():
-                sampler = GeneratorSampler(model, g.latent_dim, g.num_classes)
-                add(evaluate(f"{name}, {variant}", samples(sampler), clf, test_feats))
+                add(evaluate(f"{name}, {variant}", module_samples(model, g), clf, test_feats))
         elif run == "hand":
             x, sec = train_hand_loop(train_set.samples, args.steps, args.batch, args.seed)
             name = (
@@ -386,8 +390,7 @@ def main() -> None:
             )
             phases = []
             for phase, step, _, model in snaps.snapshots:
-                sampler = GeneratorSampler(model, g.latent_dim, g.num_classes)
-                row = evaluate(f"progan after {phase}", samples(sampler), clf, test_feats)
+                row = evaluate(f"progan after {phase}", module_samples(model, g), clf, test_feats)
                 phases.append({"phase": phase, "step": step, **row})
             name = PROGAN_ROW + trial_suffix
             add(evaluate(name, samples(g), clf, test_feats, sec, phases=phases))
