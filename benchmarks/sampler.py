@@ -3,7 +3,9 @@
 For each generator (an untrained DCGAN 64x64 RGB, which has the shape and cost of
 a real one, and the Fashion-MNIST zoo generator) it measures images/s and p50/p99
 latency at batch 1 and 64 for torch eager (eval mode, no_grad, uint8 conversion
-included, like the sampler's output) and for OnnxSampler (CPU provider here).
+included, like the sampler's output) and for OnnxSampler (CPU provider here) on
+the fp32 export and on the int8 one (``gankit export --int8``; its image quality
+is measured by benchmarks/int8_quality.py).
 Then it starts `gankit serve` on 127.0.0.1 and drives it with N concurrent
 clients (httpx, asyncio) for T seconds, requests of 1 and of 16 images in npy
 format (--request-n), and reports delivered images/s and errors next to the
@@ -79,6 +81,7 @@ def bench_generator(name: str, source: str, root: Path, repeats: int) -> dict[st
     g = gankit.load_generator(source)
     onnx_path = export_onnx(g, root / f"{name}.onnx")
     sampler = OnnxSampler(onnx_path, device="cpu")
+    int8_sampler = OnnxSampler(export_onnx(g, root / f"{name}.int8.onnx", int8=True), device="cpu")
     rows: dict[str, Any] = {"generator": name, "onnx": str(onnx_path)}
     for batch in (1, 64):
 
@@ -90,9 +93,12 @@ def bench_generator(name: str, source: str, root: Path, repeats: int) -> dict[st
         rows[f"onnx_sampler_b{batch}"] = latency_stats(
             time_calls(lambda b=batch: sampler.sample(b), repeats), batch
         )
-    rows["speedup_b64"] = round(
-        rows["onnx_sampler_b64"]["images_per_s"] / rows["torch_eager_b64"]["images_per_s"], 2
-    )
+        rows[f"onnx_sampler_int8_b{batch}"] = latency_stats(
+            time_calls(lambda b=batch: int8_sampler.sample(b), repeats), batch
+        )
+    eager = rows["torch_eager_b64"]["images_per_s"]
+    rows["speedup_b64"] = round(rows["onnx_sampler_b64"]["images_per_s"] / eager, 2)
+    rows["speedup_int8_b64"] = round(rows["onnx_sampler_int8_b64"]["images_per_s"] / eager, 2)
     print(json.dumps(rows))
     return rows
 

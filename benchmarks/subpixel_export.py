@@ -10,12 +10,26 @@ equivalent forms with a dynamic batch:
 - ``subpixel-3x3``: each stride-2 transposed convolution as one ordinary
   convolution over all output phases, then depth-to-space;
 - ``subpixel-phase``: one small convolution per output phase (only real taps),
-  then depth-to-space.
+  then depth-to-space;
+- ``subpixel-dense``: gankit's ``SubpixelConvTranspose2d`` (what ``gankit
+  export --int8`` uses): one convolution computing every phase with only its
+  real taps, each phase cropped at its own offset, then depth-to-space.
 
 It checks the three agree in torch, then times each in onnxruntime (all graph
-optimizations) and torch eager on the same batch.
+optimizations) and torch eager on the same batch. Each rate is also given as
+achieved GFLOP/s (the network's floating-point operations counted by
+``torch.utils.flop_counter``) next to the machine's fp32 matrix-multiply peak
+(a 4096x4096 ``torch.matmul`` with the same threads): how far any fp32 form
+could still go.
 
-    python benchmarks/subpixel_export.py --batch 64 --repeats 20
+With ``--int8`` each form is also quantized statically by onnxruntime (int8
+weights per channel, uint8 activations), calibrated on batches of the
+generator's own input (standard normal z, so no data is needed), in both of
+onnxruntime's formats (QDQ and QOperator), and timed; its distance from the
+fp32 output is given in 8-bit pixel levels (1 level = 2/255 of the [-1, 1]
+range).
+
+    python benchmarks/subpixel_export.py --batch 64 --repeats 20 --int8
 """
 
 from __future__ import annotations
@@ -33,8 +47,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.utils.flop_counter import FlopCounterMode
 
 import gankit
+from gankit.export.int8 import SubpixelConvTranspose2d
 
 from report import write_json
 
@@ -165,11 +181,71 @@ def images_per_s(run: Any, batch: int, repeats: int) -> float:
     return batch * repeats / (time.perf_counter() - t0)
 
 
+def matmul_peak_gflops(n: int = 4096, repeats: int = 5) -> float:
+    """fp32 GFLOP/s of an ``n x n`` matrix product in torch (the machine's practical peak)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(2):
+        a @ b
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def gflop_per_batch(net: nn.Module, z: torch.Tensor) -> float:
+    """Floating-point operations (GFLOP) of one forward pass on ``z``."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(z)
+    return counter.get_total_flops() / 1e9
+
+
+def quantized_int8(path: str, fmt: str, batch: int, calibration_batches: int = 8) -> str:
+    """``path`` statically quantized by onnxruntime (int8 weights per channel, uint8
+    activations) in ``fmt`` (``QDQ`` or ``QOperator``), calibrated on standard normal z."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class LatentBatches(CalibrationDataReader):
+        """Batches of the generator's input distribution (no data needed)."""
+
+        def __init__(self) -> None:
+            rng = np.random.default_rng(0)
+            shape = (batch, LATENT, 1, 1)
+            self.batches = iter(
+                [
+                    {"z": rng.standard_normal(shape, dtype=np.float32)}
+                    for _ in range(calibration_batches)
+                ]
+            )
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.batches, None)
+
+    pre, out = f"{path}.pre.onnx", f"{path}.{fmt}.int8.onnx"
+    quant_pre_process(path, pre, skip_symbolic_shape=True)
+    quantize_static(
+        pre,
+        out,
+        LatentBatches(),
+        quant_format=QuantFormat[fmt],
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+    )
+    return out
+
+
 def main() -> None:
     """Check the rewrites are exact, then time them; prints and optionally writes JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--int8", action="store_true", help="also time int8-quantized forms")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     base = folded_generator()
@@ -177,14 +253,33 @@ def main() -> None:
         "convtranspose": base,
         "subpixel-3x3": rewritten(base, SubpixelConv),
         "subpixel-phase": rewritten(base, PhaseConv),
+        # what `gankit export --int8` uses: one 2x2 convolution over all phases
+        "subpixel-dense": rewritten(base, SubpixelConvTranspose2d),
     }
     z = torch.randn(args.batch, LATENT, 1, 1, generator=torch.Generator().manual_seed(1))
-    results: dict[str, Any] = {"batch": args.batch, "repeats": args.repeats}
+    peak = matmul_peak_gflops()
+    results: dict[str, Any] = {
+        "batch": args.batch,
+        "repeats": args.repeats,
+        "threads": torch.get_num_threads(),
+        "matmul_peak_gflops": round(peak, 1),
+    }
     feed = {"z": z.numpy()}
+
+    def timed(session: ort.InferenceSession, gflop: float) -> dict[str, float]:
+        rate = images_per_s(lambda: session.run(None, feed), args.batch, args.repeats)
+        achieved = gflop * rate / args.batch
+        return {
+            "onnxruntime_images_per_s": round(rate, 1),
+            "gflops": round(achieved, 1),
+            "share_of_matmul_peak": round(achieved / peak, 3),
+        }
+
     with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
         want = base(z)
         for name, net in forms.items():
             diff = float((net(z) - want).abs().max())
+            gflop = gflop_per_batch(net, z)
             path = f"{tmp}/{name}.onnx"
             torch.onnx.export(
                 net,
@@ -199,14 +294,28 @@ def main() -> None:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
             ort_diff = float(np.abs(session.run(None, feed)[0] - want.numpy()).max())
-            rate = images_per_s(lambda s=session: s.run(None, feed), args.batch, args.repeats)
             results[name] = {
+                "gflop_per_batch": round(gflop, 2),
                 "max_abs_diff_torch": diff,
                 "max_abs_diff_onnxruntime": ort_diff,
-                "onnxruntime_images_per_s": round(rate, 1),
+                **timed(session, gflop),
             }
+            for fmt in ("QDQ", "QOperator") if args.int8 else ():
+                qpath = quantized_int8(path, fmt, args.batch)
+                qsession = ort.InferenceSession(qpath, options, providers=["CPUExecutionProvider"])
+                err = np.abs(qsession.run(None, feed)[0] - want.numpy()) * 127.5
+                results[f"{name}-int8-{fmt}"] = {
+                    "mean_abs_diff_levels": round(float(err.mean()), 3),
+                    "max_abs_diff_levels": round(float(err.max()), 2),
+                    **timed(qsession, gflop),
+                }
         rate = images_per_s(lambda: base(z), args.batch, args.repeats)
         results["torch_eager_convtranspose_images_per_s"] = round(rate, 1)
+        eager = gflop_per_batch(base, z) * rate / args.batch
+        results["torch_eager_gflops"] = round(eager, 1)
+        results["torch_eager_share_of_matmul_peak"] = round(eager / peak, 3)
+        # the 1.5x goal as a share of the peak: what the best fp32 graph would need
+        results["needed_for_1.5x_share_of_matmul_peak"] = round(1.5 * eager / peak, 3)
     write_json(results, args.json)
 
 

@@ -417,7 +417,13 @@ def test_cli_export_and_its_errors(tmp_path: Path) -> None:
     assert "wrote" in result.output and out.is_file()
     meta = parse_metadata(_session(out).get_modelmeta().custom_metadata_map)
     assert meta.batch == 3 and meta.output_format == "uint8"
+    out8 = tmp_path / "cli_int8.onnx"
+    result = runner.invoke(app, ["export", str(art), "--int8", "--out", str(out8)])
+    assert result.exit_code == 0, result.output
+    assert "int8" in result.output and "matches PyTorch" in result.output
+    assert parse_metadata(_session(out8).get_modelmeta().custom_metadata_map).precision == "int8"
     for args, match in [
+        (["export", str(art), "--int8", "--fp16"], "fp16 and int8"),
         (["export", str(art), "--format", "tflite"], "tflite"),
         (["export", str(art), "--batch", "many"], "many"),
         (["serve", str(tmp_path / "missing.onnx")], "gankit export"),
@@ -427,3 +433,128 @@ def test_cli_export_and_its_errors(tmp_path: Path) -> None:
         result = runner.invoke(app, args)
         assert isinstance(result.exception, GankitError), (args, result.output)
         assert match in str(result.exception)
+
+
+# -- int8 (CPU serving) --------------------------------------------------------------------
+
+ZOO = Path(__file__).resolve().parents[1] / "zoo" / "gankit_zoo"
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "bias"),
+    [
+        (4, 2, 1, False),
+        (4, 2, 1, True),
+        (2, 2, 0, True),
+        (8, 4, 2, False),
+        ((4, 6), (2, 4), 1, True),
+    ],
+)
+def test_subpixel_rewrite_equals_the_transposed_convolution(
+    kernel: Any, stride: Any, padding: Any, bias: bool
+) -> None:
+    from gankit.export.int8 import SubpixelConvTranspose2d, subpixel_compatible
+
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose2d(5, 7, kernel, stride, padding, bias=bias)
+    assert subpixel_compatible(layer)
+    x = torch.randn(3, 5, 3, 4)
+    with torch.no_grad():
+        want, got = layer(x), SubpixelConvTranspose2d(layer)(x)
+    assert got.shape == want.shape
+    assert (got - want).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        nn.ConvTranspose2d(4, 4, 3, 2, 1),  # output 2H-1, not 2H
+        nn.ConvTranspose2d(4, 4, 3, 1, 1),  # stride 1: already an ordinary convolution
+        nn.ConvTranspose2d(4, 4, 4, 2, 1, output_padding=1),
+        nn.ConvTranspose2d(4, 4, 4, 2, 1, groups=2),
+        nn.Conv2d(4, 4, 3),
+    ],
+)
+def test_subpixel_rewrite_leaves_other_layers_alone(layer: nn.Module) -> None:
+    from gankit.export.int8 import SubpixelConvTranspose2d, cpu_int8_copy, subpixel_compatible
+
+    assert not subpixel_compatible(layer)
+    assert isinstance(cpu_int8_copy(nn.Sequential(layer))[0], type(layer))
+    if isinstance(layer, nn.ConvTranspose2d):
+        with pytest.raises(ValueError, match="not a transposed convolution"):
+            SubpixelConvTranspose2d(layer)
+
+
+def test_cpu_int8_copy_folds_batchnorm_and_keeps_outputs() -> None:
+    from gankit.export.int8 import SubpixelConvTranspose2d, cpu_int8_copy
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.ConvTranspose2d(8, 6, 4, 2, 1, bias=False), nn.BatchNorm2d(6), nn.ReLU(),
+        nn.Conv2d(6, 3, 3, 1, 1), nn.BatchNorm2d(3), nn.Tanh(),
+    )  # fmt: skip
+    with torch.no_grad():
+        _randomize_buffers(net)
+    net.eval()
+    copy_ = cpu_int8_copy(net)
+    assert isinstance(copy_[0], SubpixelConvTranspose2d)
+    assert isinstance(copy_[1], nn.Identity) and isinstance(copy_[4], nn.Identity)
+    assert isinstance(net[0], nn.ConvTranspose2d) and isinstance(net[1], nn.BatchNorm2d)
+    x = torch.randn(2, 8, 4, 4)
+    with torch.no_grad():
+        assert (copy_(x) - net(x)).abs().max() <= 1e-5
+
+
+def test_int8_export_of_every_architecture(artifact: Path, tmp_path: Path) -> None:
+    import onnx
+
+    from gankit.serving import OnnxSampler
+
+    gen = load_generator(artifact)
+    path = export_onnx(gen, tmp_path / "g_int8.onnx", int8=True)  # verifies itself
+    model = onnx.load(str(path))
+    ops = {n.op_type for n in model.graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    for node in model.graph.node:  # stride-2 transposed convolutions are rewritten
+        if node.op_type == "ConvTranspose":
+            strides = [a.ints for a in node.attribute if a.name == "strides"]
+            assert not strides or max(strides[0]) == 1, node.name
+    meta = parse_metadata({p.key: p.value for p in model.metadata_props})
+    assert meta.precision == "int8"
+    sess = _session(path)
+    assert sess.get_inputs()[0].type == "tensor(float)"
+    assert sess.get_outputs()[0].type == "tensor(float)"
+    feeds = _feeds(gen, 64, seed=11)
+    diff = np.abs(sess.run(None, feeds)[0] - _torch(gen, feeds).numpy())
+    assert diff.mean() <= 3e-2
+    if len(gen.data_shape) == 3:
+        sampler = OnnxSampler(path, device="cpu")
+        labels = np.arange(5) % gen.num_classes if gen.num_classes else None
+        a, b = sampler.sample(5, seed=3, labels=labels), sampler.sample(5, seed=3, labels=labels)
+        assert a.dtype == np.uint8 and a.shape == (5, *gen.data_shape[1:], gen.data_shape[0])
+        assert np.array_equal(a, b)
+
+
+def test_int8_export_of_a_trained_generator_keeps_its_images(tmp_path: Path) -> None:
+    """The shipped Fashion-MNIST DCGAN: mean pixel error small, uint8 output within steps."""
+    gen = load_generator(ZOO / "dcgan-fashion-mnist")
+    path = export_onnx(gen, tmp_path / "dcgan_int8.onnx", int8=True, uint8=True)
+    feeds = _feeds(gen, 256, seed=5)
+    got = _session(path).run(None, feeds)[0].astype(int)
+    want = to_uint8(_torch(gen, feeds)).astype(int)
+    assert got.shape == want.shape == (256, 32, 32, 1)
+    steps = np.abs(got - want)
+    assert steps.mean() <= 4.3  # about 2 of 255 levels measured
+    assert np.median(steps) <= 2
+
+
+def test_int8_refuses_what_8_bits_cannot_hold(tmp_path: Path) -> None:
+    """The 2-D mixture generator's coordinates lose too much: a clear error, no file."""
+    out = tmp_path / "mlp_int8.onnx"
+    with pytest.raises(ExportError, match=r"mean abs difference .* int8.*without int8"):
+        export_onnx(load_generator(ZOO / "mlp-r1-grid25"), out, int8=True)
+    assert not out.exists() and not list(tmp_path.iterdir())
+    with pytest.raises(ExportError, match="fp16 and int8"):
+        export_onnx(load_generator(ZOO / "mlp-r1-grid25"), out, int8=True, fp16=True)
+    with pytest.raises(ExportError, match="opset >= 13"):
+        export_onnx(load_generator(ZOO / "mlp-r1-grid25"), out, int8=True, opset=12)

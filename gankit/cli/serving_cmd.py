@@ -50,6 +50,14 @@ def export_command(
     fmt: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 18,
     fp16: Annotated[bool, typer.Option("--fp16", help="float16 weights, float32 I/O.")] = False,
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8",
+            help="int8 weights and activations for CPU serving (calibrated on random "
+            "latents; checked by mean difference), float32 I/O.",
+        ),
+    ] = False,
     uint8: Annotated[
         bool, typer.Option("--uint8", help="Output uint8 [B, H, W, C] images.")
     ] = False,
@@ -68,11 +76,19 @@ def export_command(
     from gankit.export import export_onnx
 
     path = export_onnx(
-        artifact, out, opset=opset, fp16=fp16, uint8=uint8, batch=batch_value, verify=not no_verify
+        artifact,
+        out,
+        opset=opset,
+        fp16=fp16,
+        int8=int8,
+        uint8=uint8,
+        batch=batch_value,
+        verify=not no_verify,
     )
+    precision = "fp16" if fp16 else "int8" if int8 else "fp32"
     checked = "" if no_verify else ", matches PyTorch"
     typer.echo(
-        f"wrote {path} (opset {opset}, {'fp16' if fp16 else 'fp32'}, "
+        f"wrote {path} (opset {opset}, {precision}, "
         f"{'uint8' if uint8 else 'float'} output, batch {batch_value}{checked})"
     )
 

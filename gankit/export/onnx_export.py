@@ -28,6 +28,7 @@ from torch import nn
 
 from gankit.artifacts import LoadedGenerator
 from gankit.errors import ExportError
+from gankit.export.int8 import cpu_int8_copy, quantize_int8
 from gankit.export.metadata import (
     FORMAT_FLOAT,
     FORMAT_UINT8,
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 #: example batch for a dynamic export: a batch of 1 would specialize the dimension
 EXAMPLE_BATCH = 2
 MIN_OPSET = 7
+#: per-channel QuantizeLinear/DequantizeLinear (an axis) need opset 13
+INT8_MIN_OPSET = 13
 
 
 def export_onnx(
@@ -53,6 +56,7 @@ def export_onnx(
     *,
     opset: int = 18,
     fp16: bool = False,
+    int8: bool = False,
     uint8: bool = False,
     batch: str | int = "dynamic",
     verify: bool = True,
@@ -65,11 +69,15 @@ def export_onnx(
         out_path: the ``.onnx`` file to write (replaced atomically).
         opset: ONNX opset version.
         fp16: float16 weights and compute, float32 I/O.
+        int8: int8 weights and activations for CPU serving (static quantization
+            calibrated on random latents, see :mod:`gankit.export.int8`), float32 I/O.
         uint8: output uint8 ``[B, H, W, C]`` instead of float ``[B, C, H, W]``.
         batch: ``"dynamic"`` or a fixed batch size.
         verify: compare onnxruntime (CPU) with the fp32 PyTorch generator at batches
-            1, 7, 64 (or the fixed one): max abs difference <= 1e-4 (fp32) or 2e-2 (fp16);
-            uint8 output within 1 step of ``gankit.images.to_uint8`` (fp16: 4 steps).
+            1, 7, 64 (or the fixed one): max abs difference <= 1e-4 (fp32) or 2e-2
+            (fp16), uint8 output within 1 step of ``gankit.images.to_uint8`` (fp16: 4
+            steps); int8: mean abs difference <= 3e-2 (uint8: 4.3 steps), see
+            :data:`gankit.export.verify.MEAN_TOLERANCE`.
 
     Returns the path written. Raises :class:`ExportError` if the module cannot be
     exported or the parity check fails (no file is left behind then).
@@ -77,6 +85,11 @@ def export_onnx(
     fixed = _parse_batch(batch)
     if not isinstance(opset, int) or opset < MIN_OPSET:
         raise ExportError(f"opset must be an integer >= {MIN_OPSET}, got {opset!r}")
+    if fp16 and int8:
+        raise ExportError("fp16 and int8 exclude each other: choose one (int8 is for CPU serving)")
+    if int8 and opset < INT8_MIN_OPSET:
+        raise ExportError(f"int8 export needs opset >= {INT8_MIN_OPSET}, got {opset}")
+    precision = "fp16" if fp16 else "int8" if int8 else "fp32"
     gen = resolve_generator(generator_or_artifact)
     conditional = gen.num_classes > 0
     if uint8 and len(gen.data_shape) != 3:
@@ -92,14 +105,20 @@ def export_onnx(
     tmp = Path(tmp_name)
     try:
         with _eval_mode(gen):
-            inner = half_precision_copy(gen.generator) if fp16 else gen.generator
+            inner = gen.generator
+            if fp16:
+                inner = half_precision_copy(inner)
+            elif int8:
+                inner = cpu_int8_copy(inner)
             wrapper = make_wrapper(inner, conditional=conditional, uint8=uint8, fp16=fp16)
             args = _example_inputs(gen, fixed or EXAMPLE_BATCH)
             exporter = _run_exporter(
                 wrapper, args, tmp, opset=opset, dynamic=fixed is None, name=name
             )
             log.info("exported %s with the %s exporter", name, exporter)
-            _finish_model(tmp, gen, fp16=fp16, uint8=uint8, batch=fixed, name=name)
+            if int8:
+                _quantize_in_place(tmp, gen, name=name)
+            _finish_model(tmp, gen, precision=precision, uint8=uint8, batch=fixed, name=name)
             if verify:
                 verify_onnx(
                     tmp,
@@ -108,13 +127,28 @@ def export_onnx(
                     latent_dim=gen.latent_dim,
                     num_classes=gen.num_classes,
                     batches=(fixed,) if fixed else DYNAMIC_BATCHES,
-                    precision="fp16" if fp16 else "fp32",
+                    precision=precision,
                     uint8=uint8,
                 )
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def _quantize_in_place(path: Path, gen: LoadedGenerator, *, name: str) -> None:
+    """Replace the fp32 model at ``path`` by its int8 quantization."""
+    quantized = path.with_name(path.name + ".int8")
+    try:
+        quantize_int8(path, quantized, latent_dim=gen.latent_dim, num_classes=gen.num_classes)
+        os.replace(quantized, path)
+    except Exception as exc:  # noqa: BLE001 - reported with the module's name
+        raise ExportError(
+            f"onnxruntime could not quantize {name} to int8: {_summary(exc)}; "
+            "export it without --int8"
+        ) from exc
+    finally:
+        quantized.unlink(missing_ok=True)
 
 
 def _parse_batch(batch: str | int) -> int | None:
@@ -234,7 +268,7 @@ def _summary(exc: BaseException, limit: int = 400) -> str:
 
 
 def _finish_model(
-    path: Path, gen: LoadedGenerator, *, fp16: bool, uint8: bool, batch: int | None, name: str
+    path: Path, gen: LoadedGenerator, *, precision: str, uint8: bool, batch: int | None, name: str
 ) -> None:
     """Check the graph (I/O, no training-mode BatchNorm) and write the gankit metadata."""
     import onnx
@@ -250,7 +284,7 @@ def _finish_model(
         data_shape=tuple(gen.data_shape),
         output_format=FORMAT_UINT8 if uint8 else FORMAT_FLOAT,
         batch=batch,
-        precision="fp16" if fp16 else "fp32",
+        precision=precision,
         gankit_version=__version__,
     )
     onnx.helper.set_model_props(model, {**_existing_props(model), **props})
