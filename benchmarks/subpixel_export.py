@@ -50,24 +50,11 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.utils.flop_counter import FlopCounterMode
 
 import gankit
-from gankit.export.int8 import SubpixelConvTranspose2d
+from gankit.export.int8 import SubpixelConvTranspose2d, phase_taps
 
 from report import write_json
 
 LATENT = 100
-
-
-def phase_taps(kernel: int, stride: int, padding: int) -> dict[int, list[tuple[int, int]]]:
-    """For each output phase r: the (input offset d, kernel tap k) pairs with
-    ``out[stride*m + r] += x[m + d] * w[k]`` in a 1-D transposed convolution."""
-    return {
-        r: [
-            ((r + padding - k) // stride, k)
-            for k in range(kernel)
-            if (r + padding - k) % stride == 0
-        ]
-        for r in range(stride)
-    }
 
 
 def depth_to_space(y: torch.Tensor, stride: int, channels: int) -> torch.Tensor:
@@ -84,7 +71,7 @@ class SubpixelConv(nn.Module):
         super().__init__()
         k, s, p = ct.kernel_size[0], ct.stride[0], int(ct.padding[0])
         taps = phase_taps(k, s, p)
-        offsets = [d for r in taps for d, _ in taps[r]]
+        offsets = [d for phase in taps for d, _ in phase]
         lo, hi = min(offsets), max(offsets)
         weight = ct.weight.detach()  # [C_in, C_out, k, k]
         c_in, c_out = weight.shape[:2]
