@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime
 import torch
 
 import gankit
@@ -63,7 +64,7 @@ def main() -> None:
         {
             "n_eval": N_EVAL,
             "classifier_test_accuracy": round(acc, 4),
-            "onnxruntime": __import__("onnxruntime").__version__,
+            "onnxruntime": onnxruntime.__version__,
             "rows": rows,
         },
         args.json,

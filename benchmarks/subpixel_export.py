@@ -3,7 +3,7 @@
 An experiment for the OnnxSampler speed goal, kept so its numbers in
 docs/benchmarks.md can be reproduced. It takes the DCGAN 64x64 RGB generator
 (untrained, with random batch-norm statistics), folds batch norm into the
-transposed convolutions (torch's ``fuse_conv_bn_eval``), and exports three
+transposed convolutions (gankit's ``fold_batchnorm``), and exports four
 equivalent forms with a dynamic batch:
 
 - ``convtranspose``: the folded network as is (what ``gankit export`` does);
@@ -15,19 +15,19 @@ equivalent forms with a dynamic batch:
   export --int8`` uses): one convolution computing every phase with only its
   real taps, each phase cropped at its own offset, then depth-to-space.
 
-It checks the three agree in torch, then times each in onnxruntime (all graph
+It checks the four agree in torch, then times each in onnxruntime (all graph
 optimizations) and torch eager on the same batch. Each rate is also given as
 achieved GFLOP/s (the network's floating-point operations counted by
 ``torch.utils.flop_counter``) next to the machine's fp32 matrix-multiply peak
 (a 4096x4096 ``torch.matmul`` with the same threads): how far any fp32 form
 could still go.
 
-With ``--int8`` each form is also quantized statically by onnxruntime (int8
-weights per channel, uint8 activations), calibrated on batches of the
-generator's own input (standard normal z, so no data is needed), in both of
-onnxruntime's formats (QDQ and QOperator), and timed; its distance from the
-fp32 output is given in 8-bit pixel levels (1 level = 2/255 of the [-1, 1]
-range).
+With ``--int8`` each form is also quantized by the int8 export's own quantizer
+(``gankit.export.int8.quantize_int8``: onnxruntime's static QDQ quantization,
+calibrated on standard normal z, first and last layers in float) and timed;
+its distance from the fp32 output is given in 8-bit pixel levels (1 level =
+2/255 of the [-1, 1] range). The forms are exported by the TorchScript
+exporter; ``gankit export`` uses the dynamo one.
 
     python benchmarks/subpixel_export.py --batch 64 --repeats 20 --int8
 """
@@ -46,11 +46,15 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.utils.flop_counter import FlopCounterMode
 
 import gankit
-from gankit.export.int8 import SubpixelConvTranspose2d, phase_taps
+from gankit.export.int8 import (
+    SubpixelConvTranspose2d,
+    fold_batchnorm,
+    phase_taps,
+    quantize_int8,
+)
 
 from report import write_json
 
@@ -131,22 +135,20 @@ class PhaseConv(nn.Module):
 
 
 def folded_generator() -> nn.Sequential:
-    """The DCGAN 64x64 RGB generator body with batch norm folded into its convolutions."""
+    """The DCGAN 64x64 RGB generator body, input ``[B, LATENT]``, with random batch-norm
+    statistics folded into its convolutions (gankit's ``fold_batchnorm``, as the int8 export)."""
     g = gankit.create_generator("dcgan", data_shape=(3, 64, 64), latent_dim=LATENT)
     torch.manual_seed(0)
-    layers = list(g.net)
-    out: list[nn.Module] = []
-    for layer in layers:
-        if isinstance(layer, nn.BatchNorm2d):
-            conv = out[-1]
-            assert isinstance(conv, nn.ConvTranspose2d)
-            assert layer.running_mean is not None and layer.running_var is not None
-            layer.running_mean.normal_()
-            layer.running_var.uniform_(0.5, 2.0)
-            out[-1] = fuse_conv_bn_eval(conv.eval(), layer.eval(), transpose=True)
-        else:
-            out.append(layer)
-    return nn.Sequential(*out).eval()
+    with torch.no_grad():
+        for layer in g.net:
+            if isinstance(layer, nn.BatchNorm2d):
+                assert layer.running_mean is not None and layer.running_var is not None
+                layer.running_mean.normal_()
+                layer.running_var.uniform_(0.5, 2.0)
+        g.net.eval()
+        assert fold_batchnorm(g.net) > 0
+    layers = [layer for layer in g.net if not isinstance(layer, nn.Identity)]
+    return nn.Sequential(nn.Unflatten(1, (LATENT, 1, 1)), *layers).eval()
 
 
 def rewritten(net: nn.Sequential, form: type[nn.Module]) -> nn.Sequential:
@@ -186,47 +188,6 @@ def gflop_per_batch(net: nn.Module, z: torch.Tensor) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def quantized_int8(path: str, fmt: str, batch: int, calibration_batches: int = 8) -> str:
-    """``path`` statically quantized by onnxruntime (int8 weights per channel, uint8
-    activations) in ``fmt`` (``QDQ`` or ``QOperator``), calibrated on standard normal z."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class LatentBatches(CalibrationDataReader):
-        """Batches of the generator's input distribution (no data needed)."""
-
-        def __init__(self) -> None:
-            rng = np.random.default_rng(0)
-            shape = (batch, LATENT, 1, 1)
-            self.batches = iter(
-                [
-                    {"z": rng.standard_normal(shape, dtype=np.float32)}
-                    for _ in range(calibration_batches)
-                ]
-            )
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.batches, None)
-
-    pre, out = f"{path}.pre.onnx", f"{path}.{fmt}.int8.onnx"
-    quant_pre_process(path, pre, skip_symbolic_shape=True)
-    quantize_static(
-        pre,
-        out,
-        LatentBatches(),
-        quant_format=QuantFormat[fmt],
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-    )
-    return out
-
-
 def main() -> None:
     """Check the rewrites are exact, then time them; prints and optionally writes JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -243,7 +204,7 @@ def main() -> None:
         # what `gankit export --int8` uses: one 2x2 convolution over all phases
         "subpixel-dense": rewritten(base, SubpixelConvTranspose2d),
     }
-    z = torch.randn(args.batch, LATENT, 1, 1, generator=torch.Generator().manual_seed(1))
+    z = torch.randn(args.batch, LATENT, generator=torch.Generator().manual_seed(1))
     peak = matmul_peak_gflops()
     results: dict[str, Any] = {
         "batch": args.batch,
@@ -287,11 +248,14 @@ def main() -> None:
                 "max_abs_diff_onnxruntime": ort_diff,
                 **timed(session, gflop),
             }
-            for fmt in ("QDQ", "QOperator") if args.int8 else ():
-                qpath = quantized_int8(path, fmt, args.batch)
-                qsession = ort.InferenceSession(qpath, options, providers=["CPUExecutionProvider"])
+            if args.int8:
+                qpath = Path(f"{tmp}/{name}.int8.onnx")
+                quantize_int8(Path(path), qpath, latent_dim=LATENT, num_classes=0)
+                qsession = ort.InferenceSession(
+                    str(qpath), options, providers=["CPUExecutionProvider"]
+                )
                 err = np.abs(qsession.run(None, feed)[0] - want.numpy()) * 127.5
-                results[f"{name}-int8-{fmt}"] = {
+                results[f"{name}-int8"] = {
                     "mean_abs_diff_levels": round(float(err.mean()), 3),
                     "max_abs_diff_levels": round(float(err.max()), 2),
                     **timed(qsession, gflop),

@@ -1,6 +1,6 @@
 """int8 export for CPU serving: a CPU-friendly rewrite of the generator, then static quantization.
 
-Why: on a CPU, torch eager already runs a DCGAN-style generator at 68% to 78%
+Why: on a CPU, torch eager already runs a DCGAN-style generator at about 80%
 of the machine's fp32 matrix-multiply peak (benchmarks/subpixel_export.py), so
 no fp32 graph can be 1.5x faster; int8 arithmetic (VNNI) can. onnxruntime
 1.31 has no int8 kernel for ``ConvTranspose`` (a quantized transposed
@@ -30,6 +30,7 @@ import copy
 import logging
 import tempfile
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 import torch
@@ -65,7 +66,7 @@ def phase_taps(kernel: int, stride: int, padding: int) -> list[list[tuple[int, i
     ]
 
 
-def subpixel_compatible(layer: nn.Module) -> bool:
+def subpixel_compatible(layer: nn.Module) -> TypeGuard[nn.ConvTranspose2d]:
     """Whether ``layer`` is a transposed convolution :class:`SubpixelConvTranspose2d` replaces.
 
     That is a 2-D transposed convolution with stride > 1 whose output is exactly
@@ -188,7 +189,7 @@ def cpu_int8_copy(generator: nn.Module) -> nn.Module:
         for parent in list(out.modules()):
             for name, child in list(parent.named_children()):
                 if subpixel_compatible(child):
-                    setattr(parent, name, SubpixelConvTranspose2d(child))  # type: ignore[arg-type]
+                    setattr(parent, name, SubpixelConvTranspose2d(child))
                     rewritten += 1
     log.info("int8 export: folded %d batch norms, rewrote %d transposed convs", folded, rewritten)
     return out
