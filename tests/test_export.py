@@ -548,6 +548,27 @@ def test_int8_export_of_a_trained_generator_keeps_its_images(tmp_path: Path) -> 
     assert np.median(steps) <= 2
 
 
+def test_int8_leaves_transposed_convolutions_it_cannot_rewrite_in_float(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """onnxruntime has no int8 ConvTranspose kernel: such layers keep float weights."""
+    import onnx
+
+    import gankit.export.int8 as int8_mod
+
+    monkeypatch.setattr(int8_mod, "subpixel_compatible", lambda layer: False)
+    gen = load_generator(ZOO / "dcgan-fashion-mnist")
+    path = export_onnx(gen, tmp_path / "g.onnx", int8=True)  # verifies itself
+    graph = onnx.load(str(path)).graph
+    producers = {out: node.op_type for node in graph.node for out in node.output}
+    floats = {init.name for init in graph.initializer if init.data_type == onnx.TensorProto.FLOAT}
+    transposed = [n for n in graph.node if n.op_type == "ConvTranspose"]
+    assert len(transposed) == 4  # not rewritten, so all still there
+    for node in transposed:
+        assert producers.get(node.input[1]) != "DequantizeLinear", node.name
+        assert node.input[1] in floats, node.name
+
+
 def test_int8_refuses_what_8_bits_cannot_hold(tmp_path: Path) -> None:
     """The 2-D mixture generator's coordinates lose too much: a clear error, no file."""
     out = tmp_path / "mlp_int8.onnx"
