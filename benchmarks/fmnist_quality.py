@@ -257,10 +257,11 @@ class EMASweep:
 
 #: ProGAN in 30 minutes on CPU, 4 -> 8 -> 16 -> 32 px. The default widths (128
 #: channels at every level) cost about 4 s per step at 32x32 on 2 cores; fmap_base
-#: 128 gives 128, 64, 32, 16 channels at 4, 8, 16, 32 px: 0.55 s per 32x32 step on
-#: one thread, against 1.56 s at fmap_base 256 (128, 128, 64, 32) and 0.32 s for
-#: DCGAN at batch 64. 16k images per phase reach the last stabilization after about
-#: 5 minutes on one thread, which then runs to the time limit.
+#: 128 gives 128, 64, 32, 16 channels at 4, 8, 16, 32 px: 0.57 s per 32x32 step on
+#: one thread in the 2026-11-24 run (docs/benchmarks.md; DCGAN at batch 64: 0.34 s,
+#: and fmap_base 256, 128, 128, 64, 32 channels, took about 1.6 s on two threads).
+#: 16k images per phase reach the last stabilization after about 7 minutes on one
+#: thread, which then runs to the time limit.
 PROGAN_OVERRIDES: dict[str, object] = {
     "arch.fmap_base": 128,
     "arch.images_per_phase": 16_000,
@@ -406,22 +407,22 @@ def main() -> None:
             name = PROGAN_ROW + trial_suffix
             add(evaluate(name, samples(g), clf, test_feats, sec, phases=phases))
         elif run == "dcgan-equal-time":
-            progan = rows.get(PROGAN_ROW)  # the default recipe's run, not a trial
             if args.minutes is not None:
-                minutes = args.minutes
-            elif progan is not None:
-                minutes = float(str(progan["train_seconds"])) / 60.0
+                minutes, whose = args.minutes, ""
             else:
-                raise SystemExit(
-                    "dcgan-equal-time needs the progan row (run --runs progan first) or --minutes"
-                )
+                progan = rows.get(PROGAN_ROW)  # the default recipe's run, not a trial
+                if progan is None:
+                    raise SystemExit(
+                        "dcgan-equal-time needs the progan row (run --runs progan first) "
+                        "or --minutes"
+                    )
+                minutes, whose = float(str(progan["train_seconds"])) / 60.0, "ProGAN's "
             g, sec = train(
                 "dcgan",
                 out_root / "dcgan-equal-time",
                 {**quiet, "max_minutes": minutes, "progress": False},
                 10**9,
             )
-            whose = "" if args.minutes is not None else "ProGAN's "
             name = f"gankit dcgan (default recipe), {whose}{minutes:.1f} min"
             add(evaluate(name, samples(g), clf, test_feats, sec))
     save()

@@ -21,7 +21,8 @@ Then onnxruntime's static quantizer writes QDQ int8 (weights int8 per output
 channel, activations uint8), calibrated on batches of the generator's own
 inputs: standard-normal ``z`` (and uniform labels), so no dataset is needed.
 Transposed convolutions the rewrite cannot handle (e.g. kernel 3, stride 2)
-stay in float. The quantizer is onnxruntime's own (``onnxruntime.quantization``); gankit only
+stay in float, since quantizing them would only add the Q/DQ work. The
+quantizer is onnxruntime's own (``onnxruntime.quantization``); gankit only
 supplies the calibration batches.
 """
 
@@ -45,11 +46,7 @@ log = logging.getLogger(__name__)
 
 #: onnxruntime op types quantized to int8; everything else (activations, the
 #: uint8 head, normalization) runs in float between quantize/dequantize nodes.
-#: ConvTranspose is not among them: onnxruntime has no int8 kernel for it, so a
-#: quantized one is dequantized and run in float with the extra Q/DQ work on top
-#: (the DCGAN 64x64 generator quantized without the sub-pixel rewrite ran slower
-#: than fp32, docs/benchmarks.md). Transposed convolutions the rewrite cannot
-#: handle therefore stay in float.
+#: Not ConvTranspose: onnxruntime has no int8 kernel for it (see the module doc).
 QUANTIZED_OPS = (
     *("Conv", "Gemm", "MatMul"),
     *("Concat", "Slice", "Reshape", "Transpose", "DepthToSpace", "Pad", "Relu", "LeakyRelu"),
