@@ -5,7 +5,9 @@ a real one, and the Fashion-MNIST zoo generator) it measures images/s and p50/p9
 latency at batch 1 and 64 for torch eager (eval mode, no_grad, uint8 conversion
 included, like the sampler's output) and for OnnxSampler (CPU provider here) on
 the fp32 export and on the int8 one (``gankit export --int8``; its image quality
-is measured by benchmarks/int8_quality.py).
+is measured by benchmarks/int8_quality.py). The runners take turns in
+interleaved rounds (--rounds) and speed-ups are medians over the rounds, so the
+VM's drift in speed does not favour whichever runner happened to run first.
 Then it starts `gankit serve` on 127.0.0.1 and drives it with N concurrent
 clients (httpx, asyncio) for T seconds, requests of 1 and of 16 images in npy
 format (--request-n), and reports delivered images/s and errors next to the
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import socket
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,16 +57,52 @@ def latency_stats(seconds: list[float], batch: int) -> dict[str, float]:
     }
 
 
-def time_calls(fn: Any, repeats: int) -> list[float]:
-    """Wall time of each of ``repeats`` calls (after two warm-up calls)."""
-    fn()
-    fn()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+#: seconds of rest before each runner's block of timed calls (see time_interleaved)
+PAUSE_S = 0.5
+
+
+def time_interleaved(
+    runners: dict[str, Callable[[], object]], repeats: int, rounds: int
+) -> dict[str, list[list[float]]]:
+    """Wall time of each call of every runner, in interleaved rounds.
+
+    Each runner is called twice to warm up; then in each of ``rounds`` rounds every
+    runner makes ``repeats // rounds`` timed calls, the runners' order rotating from
+    round to round. This VM's speed drifts by tens of percent within minutes, so
+    runners timed one after another, each in one block, were compared at different
+    machine speeds; interleaved, each round compares them at (nearly) the same one.
+    Between two runners' blocks the benchmark sleeps ``PAUSE_S``: after a call,
+    both torch's OpenMP threads and onnxruntime's thread pool keep spinning for a
+    while, and a runner started at once would share the cores with them.
+    Returns, per runner, one list of call seconds per round.
+    """
+    if rounds < 1 or repeats < rounds:
+        raise ValueError(f"need 1 <= rounds <= repeats, got rounds={rounds}, repeats={repeats}")
+    for fn in runners.values():
         fn()
-        out.append(time.perf_counter() - t0)
-    return out
+        fn()
+    names = list(runners)
+    times: dict[str, list[list[float]]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            time.sleep(PAUSE_S)
+            calls = []
+            for _ in range(repeats // rounds):
+                t0 = time.perf_counter()
+                runners[name]()
+                calls.append(time.perf_counter() - t0)
+            times[name].append(calls)
+    return times
+
+
+def speedup(times: dict[str, list[list[float]]], runner: str, baseline: str) -> dict[str, float]:
+    """``runner``'s images/s over ``baseline``'s: median, min and max over the rounds."""
+    ratios = [sum(b) / sum(r) for r, b in zip(times[runner], times[baseline], strict=True)]
+    return {
+        "median": round(statistics.median(ratios), 2),
+        "min": round(min(ratios), 2),
+        "max": round(max(ratios), 2),
+    }
 
 
 def dcgan64_artifact(root: Path) -> Path:
@@ -76,29 +116,32 @@ def dcgan64_artifact(root: Path) -> Path:
     )
 
 
-def bench_generator(name: str, source: str, root: Path, repeats: int) -> dict[str, Any]:
-    """Torch eager vs OnnxSampler for one generator."""
+def bench_generator(
+    name: str, source: str, root: Path, repeats: int, rounds: int
+) -> dict[str, Any]:
+    """Torch eager vs OnnxSampler (fp32 and int8 files) for one generator, interleaved."""
     g = gankit.load_generator(source)
     onnx_path = export_onnx(g, root / f"{name}.onnx")
     sampler = OnnxSampler(onnx_path, device="cpu")
     int8_sampler = OnnxSampler(export_onnx(g, root / f"{name}.int8.onnx", int8=True), device="cpu")
-    rows: dict[str, Any] = {"generator": name, "onnx": str(onnx_path)}
+    rows: dict[str, Any] = {"generator": name, "onnx": str(onnx_path), "rounds": rounds}
     for batch in (1, 64):
 
         def eager(b: int = batch) -> np.ndarray:
             with torch.no_grad():
                 return to_uint8(g(torch.randn(b, g.latent_dim)))
 
-        rows[f"torch_eager_b{batch}"] = latency_stats(time_calls(eager, repeats), batch)
-        rows[f"onnx_sampler_b{batch}"] = latency_stats(
-            time_calls(lambda b=batch: sampler.sample(b), repeats), batch
-        )
-        rows[f"onnx_sampler_int8_b{batch}"] = latency_stats(
-            time_calls(lambda b=batch: int8_sampler.sample(b), repeats), batch
-        )
-    eager = rows["torch_eager_b64"]["images_per_s"]
-    rows["speedup_b64"] = round(rows["onnx_sampler_b64"]["images_per_s"] / eager, 2)
-    rows["speedup_int8_b64"] = round(rows["onnx_sampler_int8_b64"]["images_per_s"] / eager, 2)
+        runners: dict[str, Callable[[], object]] = {
+            f"torch_eager_b{batch}": eager,
+            f"onnx_sampler_b{batch}": functools.partial(sampler.sample, batch),
+            f"onnx_sampler_int8_b{batch}": functools.partial(int8_sampler.sample, batch),
+        }
+        times = time_interleaved(runners, repeats, rounds)
+        for runner, per_round in times.items():
+            rows[runner] = latency_stats([t for calls in per_round for t in calls], batch)
+        if batch == 64:
+            rows["speedup_b64"] = speedup(times, "onnx_sampler_b64", "torch_eager_b64")
+            rows["speedup_int8_b64"] = speedup(times, "onnx_sampler_int8_b64", "torch_eager_b64")
     print(json.dumps(rows))
     return rows
 
@@ -198,7 +241,13 @@ def bench_server(
 def main() -> None:
     """Run the benchmark."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=40, help="timed calls per runner and batch")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="interleaved rounds the repeats are split into (speedups: median over rounds)",
+    )
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument(
@@ -212,8 +261,12 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="gankit-sampler-bench-"))
     rows = [
-        bench_generator("dcgan-64x64-rgb", str(dcgan64_artifact(root)), root, args.repeats),
-        bench_generator("zoo:dcgan-fashion-mnist", "zoo:dcgan-fashion-mnist", root, args.repeats),
+        bench_generator(
+            "dcgan-64x64-rgb", str(dcgan64_artifact(root)), root, args.repeats, args.rounds
+        ),
+        bench_generator(
+            "zoo:dcgan-fashion-mnist", "zoo:dcgan-fashion-mnist", root, args.repeats, args.rounds
+        ),
     ]
     server = bench_server(
         rows[0]["onnx"],
