@@ -161,6 +161,12 @@ def train(
     return gankit.load_generator(str(artifact)), seconds
 
 
+def training_counts(out: Path) -> dict[str, int]:
+    """Steps and images seen of the run whose artifact :func:`train` left in ``out``."""
+    record = json.loads((out / "artifact" / "config.json").read_text())["training"]
+    return {"steps": int(record["steps"]), "images_seen": int(record["images_seen"])}
+
+
 def samples(g: GeneratorSampler, labels: torch.Tensor | None = None) -> torch.Tensor:
     """N_EVAL samples (seeded), upsampled to 32x32 if the generator is smaller."""
     chunks = []
@@ -393,19 +399,15 @@ def main() -> None:
             add(evaluate(name, x, clf, test_feats, run_seconds, **scores))
         elif run == "progan":
             snaps = PhaseSnapshots()
-            g, sec = train(
-                "progan",
-                out_root / ("progan-trial" if trial else "progan"),
-                {**quiet, **PROGAN_OVERRIDES, **trial},
-                10**9,
-                (snaps,),
-            )
+            out = out_root / ("progan-trial" if trial else "progan")
+            g, sec = train("progan", out, {**quiet, **PROGAN_OVERRIDES, **trial}, 10**9, (snaps,))
             phases = []
             for phase, step, _, model in snaps.snapshots:
                 row = evaluate(f"progan after {phase}", module_samples(model, g), clf, test_feats)
                 phases.append({"phase": phase, "step": step, **row})
             name = PROGAN_ROW + trial_suffix
-            add(evaluate(name, samples(g), clf, test_feats, sec, phases=phases))
+            counts = training_counts(out)
+            add(evaluate(name, samples(g), clf, test_feats, sec, **counts, phases=phases))
         elif run == "dcgan-equal-time":
             if args.minutes is not None:
                 minutes, whose = args.minutes, ""
@@ -417,14 +419,11 @@ def main() -> None:
                         "or --minutes"
                     )
                 minutes, whose = float(str(progan["train_seconds"])) / 60.0, "ProGAN's "
-            g, sec = train(
-                "dcgan",
-                out_root / "dcgan-equal-time",
-                {**quiet, "max_minutes": minutes, "progress": False},
-                10**9,
-            )
+            out = out_root / "dcgan-equal-time"
+            overrides = {**quiet, "max_minutes": minutes, "progress": False}
+            g, sec = train("dcgan", out, overrides, 10**9)
             name = f"gankit dcgan (default recipe), {whose}{minutes:.1f} min"
-            add(evaluate(name, samples(g), clf, test_feats, sec))
+            add(evaluate(name, samples(g), clf, test_feats, sec, **training_counts(out)))
     save()
     print(json.dumps(list(rows.values()), indent=2))
 
