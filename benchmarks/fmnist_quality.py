@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 import gankit
 from gankit import config as config_mod
+from gankit.artifacts import LoadedGenerator
 from gankit.sampling import GeneratorSampler
 from gankit.training.config import resolve
 from gankit.training.ema import EMA
@@ -140,7 +141,7 @@ def train(
     steps: int,
     extra_plugins: tuple[object, ...] = (),
     seed: int = 0,
-) -> tuple[GeneratorSampler, float]:
+) -> tuple[LoadedGenerator, float]:
     """Train an architecture with its default recipe plus ``overrides``, from scratch.
 
     Returns the trained (averaged) generator and the training seconds.
@@ -161,9 +162,9 @@ def train(
     return gankit.load_generator(str(artifact)), seconds
 
 
-def training_counts(out: Path) -> dict[str, int]:
-    """Steps and images seen of the run whose artifact :func:`train` left in ``out``."""
-    record = json.loads((out / "artifact" / "config.json").read_text())["training"]
+def training_counts(g: LoadedGenerator) -> dict[str, int]:
+    """Steps and images seen of the run that trained ``g`` (its artifact's config)."""
+    record = g.config["training"]
     return {"steps": int(record["steps"]), "images_seen": int(record["images_seen"])}
 
 
@@ -406,7 +407,7 @@ def main() -> None:
                 row = evaluate(f"progan after {phase}", module_samples(model, g), clf, test_feats)
                 phases.append({"phase": phase, "step": step, **row})
             name = PROGAN_ROW + trial_suffix
-            counts = training_counts(out)
+            counts = training_counts(g)
             add(evaluate(name, samples(g), clf, test_feats, sec, **counts, phases=phases))
         elif run == "dcgan-equal-time":
             if args.minutes is not None:
@@ -419,11 +420,10 @@ def main() -> None:
                         "or --minutes"
                     )
                 minutes, whose = float(str(progan["train_seconds"])) / 60.0, "ProGAN's "
-            out = out_root / "dcgan-equal-time"
             overrides = {**quiet, "max_minutes": minutes, "progress": False}
-            g, sec = train("dcgan", out, overrides, 10**9)
+            g, sec = train("dcgan", out_root / "dcgan-equal-time", overrides, 10**9)
             name = f"gankit dcgan (default recipe), {whose}{minutes:.1f} min"
-            add(evaluate(name, samples(g), clf, test_feats, sec, **training_counts(out)))
+            add(evaluate(name, samples(g), clf, test_feats, sec, **training_counts(g)))
     save()
     print(json.dumps(list(rows.values()), indent=2))
 
