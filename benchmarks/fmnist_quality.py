@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import shutil
 import time
@@ -278,8 +279,13 @@ PROGAN_OVERRIDES: dict[str, object] = {
 }
 
 
+def progan_row(minutes: float) -> str:
+    """Name of a ProGAN row trained for ``minutes`` (a trial's overrides are appended)."""
+    return f"gankit progan, 4 -> 32 px, {minutes:g} min on CPU"
+
+
 #: name of the row of ProGAN's default recipe (dcgan-equal-time trains for its seconds)
-PROGAN_ROW = "gankit progan, 4 -> 32 px, 30 min on CPU"
+PROGAN_ROW = progan_row(float(str(PROGAN_OVERRIDES["max_minutes"])))
 
 
 def main() -> None:
@@ -322,8 +328,8 @@ def main() -> None:
         type=float,
         default=[],
         metavar="KIMG",
-        help="dcgan run: also measure G averaged with these EMA half-lives (thousands of "
-        "images) and the live G, from the same training run",
+        help="dcgan and progan runs: also measure G averaged with these EMA half-lives "
+        "(thousands of images) and the live G, from the same training run",
     )
     ap.add_argument(
         "--minutes",
@@ -399,16 +405,22 @@ def main() -> None:
             scores = per_class_scores(x, clf, test, test_feats, labels)
             add(evaluate(name, x, clf, test_feats, run_seconds, **scores))
         elif run == "progan":
-            snaps = PhaseSnapshots()
-            out = out_root / ("progan-trial" if trial else "progan")
-            g, sec = train("progan", out, {**quiet, **PROGAN_OVERRIDES, **trial}, 10**9, (snaps,))
+            snaps, sweep = PhaseSnapshots(), EMASweep(args.ema_sweep)
+            # a trial's own directory, so trials with other options can run at once
+            tag = hashlib.sha1(" ".join(args.set).encode()).hexdigest()[:8]
+            out = out_root / (f"progan-trial-{tag}" if trial else "progan")
+            overrides = {**quiet, **PROGAN_OVERRIDES, **trial}
+            plugins: tuple[object, ...] = (snaps, sweep) if args.ema_sweep else (snaps,)
+            g, sec = train("progan", out, overrides, 10**9, plugins)
             phases = []
             for phase, step, _, model in snaps.snapshots:
                 row = evaluate(f"progan after {phase}", module_samples(model, g), clf, test_feats)
                 phases.append({"phase": phase, "step": step, **row})
-            name = PROGAN_ROW + trial_suffix
+            name = progan_row(float(str(overrides["max_minutes"]))) + trial_suffix
             counts = training_counts(g)
             add(evaluate(name, samples(g), clf, test_feats, sec, **counts, phases=phases))
+            for variant, model in sweep.models.items():
+                add(evaluate(f"{name}, {variant}", module_samples(model, g), clf, test_feats))
         elif run == "dcgan-equal-time":
             if args.minutes is not None:
                 minutes, whose = args.minutes, ""

@@ -45,6 +45,7 @@ from gankit.registry import get_architecture, make_config
 from gankit.serving import OnnxSampler
 
 from report import write_json
+from timing import speedup, time_interleaved
 
 
 def latency_stats(seconds: list[float], batch: int) -> dict[str, float]:
@@ -54,54 +55,6 @@ def latency_stats(seconds: list[float], batch: int) -> dict[str, float]:
         "images_per_s": round(batch * len(seconds) / sum(seconds), 1),
         "p50_ms": round(statistics.median(ms), 2),
         "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 2),
-    }
-
-
-#: seconds of rest before each runner's block of timed calls (see time_interleaved)
-PAUSE_S = 0.5
-
-
-def time_interleaved(
-    runners: dict[str, Callable[[], object]], repeats: int, rounds: int
-) -> dict[str, list[list[float]]]:
-    """Wall time of each call of every runner, in interleaved rounds.
-
-    Each runner is called twice to warm up; then in each of ``rounds`` rounds every
-    runner makes ``repeats // rounds`` timed calls, the runners' order rotating from
-    round to round. This VM's speed drifts by tens of percent within minutes, so
-    runners timed one after another, each in one block, were compared at different
-    machine speeds; interleaved, each round compares them at (nearly) the same one.
-    Between two runners' blocks the benchmark sleeps ``PAUSE_S``: after a call,
-    both torch's OpenMP threads and onnxruntime's thread pool keep spinning for a
-    while, and a runner started at once would share the cores with them.
-    Returns, per runner, one list of call seconds per round.
-    """
-    if rounds < 1 or repeats < rounds:
-        raise ValueError(f"need 1 <= rounds <= repeats, got rounds={rounds}, repeats={repeats}")
-    for fn in runners.values():
-        fn()
-        fn()
-    names = list(runners)
-    times: dict[str, list[list[float]]] = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            time.sleep(PAUSE_S)
-            calls = []
-            for _ in range(repeats // rounds):
-                t0 = time.perf_counter()
-                runners[name]()
-                calls.append(time.perf_counter() - t0)
-            times[name].append(calls)
-    return times
-
-
-def speedup(times: dict[str, list[list[float]]], runner: str, baseline: str) -> dict[str, float]:
-    """``runner``'s images/s over ``baseline``'s: median, min and max over the rounds."""
-    ratios = [sum(b) / sum(r) for r, b in zip(times[runner], times[baseline], strict=True)]
-    return {
-        "median": round(statistics.median(ratios), 2),
-        "min": round(min(ratios), 2),
-        "max": round(max(ratios), 2),
     }
 
 
