@@ -325,7 +325,7 @@ def main() -> None:
         "--seed",
         type=int,
         default=0,
-        help="training seed of the dcgan and hand runs (named in their rows when not 0)",
+        help="training seed of the dcgan, hand and progan runs (named in their rows when not 0)",
     )
     ap.add_argument(
         "--ema-sweep",
@@ -417,15 +417,15 @@ def main() -> None:
             snaps, sweep = PhaseSnapshots(), EMASweep(args.ema_sweep)
             # a trial's own directory, so trials with other options can run at once
             tag = hashlib.sha1(" ".join(args.set).encode()).hexdigest()[:8]
-            out = out_root / (f"progan-trial-{tag}" if trial else "progan")
+            out = out_root / ((f"progan-trial-{tag}" if trial else "progan") + seed_dir)
             overrides = {**quiet, **PROGAN_OVERRIDES, **trial}
             plugins: tuple[object, ...] = (snaps, sweep) if args.ema_sweep else (snaps,)
-            g, sec = train("progan", out, overrides, 10**9, plugins)
+            g, sec = train("progan", out, overrides, 10**9, plugins, seed=args.seed)
             phases = []
             for phase, step, _, model in snaps.snapshots:
                 row = evaluate(f"progan after {phase}", module_samples(model, g), clf, test_feats)
                 phases.append({"phase": phase, "step": step, **row})
-            name = progan_row(float(str(overrides["max_minutes"]))) + trial_suffix
+            name = progan_row(float(str(overrides["max_minutes"]))) + trial_suffix + seed_suffix
             counts = training_counts(g)
             add(evaluate(name, samples(g), clf, test_feats, sec, **counts, phases=phases))
             add_sweep(name, sweep, g)
