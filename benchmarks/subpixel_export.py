@@ -16,11 +16,13 @@ equivalent forms with a dynamic batch:
   real taps, each phase cropped at its own offset, then depth-to-space.
 
 It checks the four agree in torch, then times each in onnxruntime (all graph
-optimizations) and torch eager on the same batch. Each rate is also given as
-achieved GFLOP/s (the network's floating-point operations counted by
-``torch.utils.flop_counter``) next to the machine's fp32 matrix-multiply peak
-(a 4096x4096 ``torch.matmul`` with the same threads): how far any fp32 form
-could still go.
+optimizations) and torch eager on the same batch, all runners taking turns in
+interleaved rounds (``benchmarks/timing.py``; speed-ups over torch eager are
+medians of the per-round ratios, so the VM's drift favours no form). Each rate
+is also given as achieved GFLOP/s (the network's floating-point operations
+counted by ``torch.utils.flop_counter``) next to the machine's fp32
+matrix-multiply peak (a 4096x4096 ``torch.matmul`` with the same threads): how
+far any fp32 form could still go.
 
 With ``--int8`` each form is also quantized by the int8 export's own quantizer
 (``gankit.export.int8.quantize_int8``: onnxruntime's static QDQ quantization,
@@ -29,15 +31,17 @@ its distance from the fp32 output is given in 8-bit pixel levels (1 level =
 2/255 of the [-1, 1] range). The forms are exported by the TorchScript
 exporter; ``gankit export`` uses the dynamo one.
 
-    python benchmarks/subpixel_export.py --batch 64 --repeats 20 --int8
+    python benchmarks/subpixel_export.py --batch 64 --repeats 20 --rounds 5 --int8
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,7 @@ from gankit.export.int8 import (
 )
 
 from report import write_json
+from timing import images_per_s, speedup, time_interleaved
 
 LATENT = 100
 
@@ -160,16 +165,6 @@ def rewritten(net: nn.Sequential, form: type[nn.Module]) -> nn.Sequential:
     return net
 
 
-def images_per_s(run: Any, batch: int, repeats: int) -> float:
-    """Images/s of ``run()`` (one batch per call) after 3 warm-up calls."""
-    for _ in range(3):
-        run()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        run()
-    return batch * repeats / (time.perf_counter() - t0)
-
-
 def matmul_peak_gflops(n: int = 4096, repeats: int = 5) -> float:
     """fp32 GFLOP/s of an ``n x n`` matrix product in torch (the machine's practical peak)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -192,7 +187,13 @@ def main() -> None:
     """Check the rewrites are exact, then time them; prints and optionally writes JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=20, help="timed calls per form")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="interleaved rounds the repeats are split into (speed-ups: median over rounds)",
+    )
     ap.add_argument("--int8", action="store_true", help="also time int8-quantized forms")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -209,19 +210,22 @@ def main() -> None:
     results: dict[str, Any] = {
         "batch": args.batch,
         "repeats": args.repeats,
+        "rounds": args.rounds,
         "threads": torch.get_num_threads(),
         "matmul_peak_gflops": round(peak, 1),
     }
     feed = {"z": z.numpy()}
+    # every timed runner (onnxruntime sessions and torch eager) and its GFLOP per call
+    runners: dict[str, Callable[[], object]] = {}
+    gflops: dict[str, float] = {}
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 
-    def timed(session: ort.InferenceSession, gflop: float) -> dict[str, float]:
-        rate = images_per_s(lambda: session.run(None, feed), args.batch, args.repeats)
-        achieved = gflop * rate / args.batch
-        return {
-            "onnxruntime_images_per_s": round(rate, 1),
-            "gflops": round(achieved, 1),
-            "share_of_matmul_peak": round(achieved / peak, 3),
-        }
+    def add_session(name: str, path: str, gflop: float) -> ort.InferenceSession:
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        runners[name] = functools.partial(session.run, None, feed)
+        gflops[name] = gflop
+        return session
 
     with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
         want = base(z)
@@ -238,35 +242,37 @@ def main() -> None:
                 dynamic_axes={"z": {0: "batch"}, "images": {0: "batch"}},
                 dynamo=False,
             )
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            session = add_session(name, path, gflop)
             ort_diff = float(np.abs(session.run(None, feed)[0] - want.numpy()).max())
             results[name] = {
                 "gflop_per_batch": round(gflop, 2),
                 "max_abs_diff_torch": diff,
                 "max_abs_diff_onnxruntime": ort_diff,
-                **timed(session, gflop),
             }
             if args.int8:
                 qpath = Path(f"{tmp}/{name}.int8.onnx")
                 quantize_int8(Path(path), qpath, latent_dim=LATENT, num_classes=0)
-                qsession = ort.InferenceSession(
-                    str(qpath), options, providers=["CPUExecutionProvider"]
-                )
+                qsession = add_session(f"{name}-int8", str(qpath), gflop)
                 err = np.abs(qsession.run(None, feed)[0] - want.numpy()) * 127.5
                 results[f"{name}-int8"] = {
                     "mean_abs_diff_levels": round(float(err.mean()), 3),
                     "max_abs_diff_levels": round(float(err.max()), 2),
-                    **timed(qsession, gflop),
                 }
-        rate = images_per_s(lambda: base(z), args.batch, args.repeats)
-        results["torch_eager_convtranspose_images_per_s"] = round(rate, 1)
-        eager = gflop_per_batch(base, z) * rate / args.batch
-        results["torch_eager_gflops"] = round(eager, 1)
-        results["torch_eager_share_of_matmul_peak"] = round(eager / peak, 3)
-        # the 1.5x goal as a share of the peak: what the best fp32 graph would need
-        results["needed_for_1.5x_share_of_matmul_peak"] = round(1.5 * eager / peak, 3)
+        runners["torch-eager"] = functools.partial(base, z)
+        gflops["torch-eager"] = gflop_per_batch(base, z)
+        times = time_interleaved(runners, args.repeats, args.rounds)
+    for name, per_round in times.items():
+        rate = images_per_s(per_round, args.batch)
+        achieved = gflops[name] * rate / args.batch
+        row = results.setdefault(name, {})
+        row["images_per_s"] = round(rate, 1)
+        row["gflops"] = round(achieved, 1)
+        row["share_of_matmul_peak"] = round(achieved / peak, 3)
+        if name != "torch-eager":
+            row["speedup_over_torch_eager"] = speedup(times, name, "torch-eager")
+    # the 1.5x goal as a share of the peak: what the best fp32 graph would need
+    eager_share = results["torch-eager"]["share_of_matmul_peak"]
+    results["needed_for_1.5x_share_of_matmul_peak"] = round(1.5 * eager_share, 3)
     write_json(results, args.json)
 
 
