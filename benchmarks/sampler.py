@@ -45,7 +45,7 @@ from gankit.registry import get_architecture, make_config
 from gankit.serving import OnnxSampler
 
 from report import write_json
-from timing import speedup, time_interleaved
+from timing import add_rounds_argument, all_calls, speedup, time_interleaved
 
 
 def latency_stats(seconds: list[float], batch: int) -> dict[str, float]:
@@ -91,7 +91,7 @@ def bench_generator(
         }
         times = time_interleaved(runners, repeats, rounds)
         for runner, per_round in times.items():
-            rows[runner] = latency_stats([t for calls in per_round for t in calls], batch)
+            rows[runner] = latency_stats(all_calls(per_round), batch)
         if batch == 64:
             rows["speedup_b64"] = speedup(times, "onnx_sampler_b64", "torch_eager_b64")
             rows["speedup_int8_b64"] = speedup(times, "onnx_sampler_int8_b64", "torch_eager_b64")
@@ -195,12 +195,7 @@ def main() -> None:
     """Run the benchmark."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=40, help="timed calls per runner and batch")
-    ap.add_argument(
-        "--rounds",
-        type=int,
-        default=5,
-        help="interleaved rounds the repeats are split into (speedups: median over rounds)",
-    )
+    add_rounds_argument(ap)
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument(

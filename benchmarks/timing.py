@@ -8,6 +8,7 @@ timing runners one after another in blocks measured both effects as speed-ups
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -60,7 +61,22 @@ def speedup(times: dict[str, list[list[float]]], runner: str, baseline: str) -> 
     }
 
 
+def all_calls(per_round: list[list[float]]) -> list[float]:
+    """Every timed call of one runner, the rounds pooled."""
+    return [t for calls in per_round for t in calls]
+
+
 def images_per_s(per_round: list[list[float]], batch: int) -> float:
     """Images/s over every timed call of one runner (``batch`` images per call)."""
-    calls = [t for calls in per_round for t in calls]
+    calls = all_calls(per_round)
     return batch * len(calls) / sum(calls)
+
+
+def add_rounds_argument(ap: argparse.ArgumentParser) -> None:
+    """Add the scripts' ``--rounds`` option: interleaved rounds ``--repeats`` is split into."""
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="interleaved rounds the repeats are split into (speed-ups: median over rounds)",
+    )
