@@ -139,12 +139,13 @@ def train(
     arch: str,
     out: Path,
     overrides: dict[str, object],
-    steps: int,
+    steps: int | None,
     extra_plugins: tuple[object, ...] = (),
     seed: int = 0,
 ) -> tuple[LoadedGenerator, float]:
     """Train an architecture with its default recipe plus ``overrides``, from scratch.
 
+    ``steps`` replaces any ``steps`` in ``overrides``; ``None`` leaves it to them.
     Returns the trained (averaged) generator and the training seconds.
     """
     if out.exists():
@@ -325,7 +326,8 @@ def main() -> None:
         "--seed",
         type=int,
         default=0,
-        help="training seed of the dcgan, hand and progan runs (named in their rows when not 0)",
+        help="training seed of the dcgan, hand, progan and dcgan-equal-time runs (named in "
+        "their rows when not 0)",
     )
     ap.add_argument(
         "--ema-sweep",
@@ -420,7 +422,9 @@ def main() -> None:
             out = out_root / ((f"progan-trial-{tag}" if trial else "progan") + seed_dir)
             overrides = {**quiet, **PROGAN_OVERRIDES, **trial}
             plugins: tuple[object, ...] = (snaps, sweep) if args.ema_sweep else (snaps,)
-            g, sec = train("progan", out, overrides, 10**9, plugins, seed=args.seed)
+            # time-bound (max_minutes) unless a trial sets steps, e.g. for lr_decay
+            steps = None if "steps" in trial else 10**9
+            g, sec = train("progan", out, overrides, steps, plugins, seed=args.seed)
             phases = []
             for phase, step, _, model in snaps.snapshots:
                 row = evaluate(f"progan after {phase}", module_samples(model, g), clf, test_feats)
@@ -448,8 +452,12 @@ def main() -> None:
             }
             sweep = EMASweep(args.ema_sweep)
             extra = (sweep,) if args.ema_sweep else ()
-            g, sec = train("dcgan", out_root / "dcgan-equal-time", overrides, 10**9, extra)
-            name = f"gankit dcgan (default recipe, channels_last), {whose}{minutes:.1f} min"
+            out = out_root / f"dcgan-equal-time{seed_dir}"
+            g, sec = train("dcgan", out, overrides, 10**9, extra, seed=args.seed)
+            name = (
+                f"gankit dcgan (default recipe, channels_last), {whose}{minutes:.1f} min"
+                f"{seed_suffix}"
+            )
             add(evaluate(name, samples(g), clf, test_feats, sec, **training_counts(g)))
             add_sweep(name, sweep, g)
     save()
