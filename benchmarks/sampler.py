@@ -5,7 +5,9 @@ a real one, and the Fashion-MNIST zoo generator) it measures images/s and p50/p9
 latency at batch 1 and 64 for torch eager (eval mode, no_grad, uint8 conversion
 included, like the sampler's output) and for OnnxSampler (CPU provider here) on
 the fp32 export and on the int8 one (``gankit export --int8``; its image quality
-is measured by benchmarks/int8_quality.py). The runners take turns in
+is measured by benchmarks/int8_quality.py). A fourth runner, torch eager with
+batch norm folded into the convolutions (as every export has it), shows how much
+of OnnxSampler's lead is that folding. The runners take turns in
 interleaved rounds (--rounds) and speed-ups are medians over the rounds, so the
 VM's drift in speed does not favour whichever runner happened to run first.
 Then it starts `gankit serve` on 127.0.0.1 and drives it with N concurrent
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import functools
 import json
 import os
@@ -40,6 +43,7 @@ import torch
 import gankit
 from gankit.artifacts import save_artifact
 from gankit.export import export_onnx
+from gankit.export.int8 import fold_batchnorm
 from gankit.images import to_uint8
 from gankit.registry import get_architecture, make_config
 from gankit.serving import OnnxSampler
@@ -77,15 +81,25 @@ def bench_generator(
     onnx_path = export_onnx(g, root / f"{name}.onnx")
     sampler = OnnxSampler(onnx_path, device="cpu")
     int8_sampler = OnnxSampler(export_onnx(g, root / f"{name}.int8.onnx", int8=True), device="cpu")
-    rows: dict[str, Any] = {"generator": name, "onnx": str(onnx_path), "rounds": rounds}
+    # torch eager with eval-mode batch norm folded into the convolutions, as the
+    # exports are (onnxruntime folds it, the int8 export folds it first): how much of
+    # OnnxSampler's lead is the folding alone
+    folded = copy.deepcopy(g).eval()
+    rows: dict[str, Any] = {
+        "generator": name,
+        "onnx": str(onnx_path),
+        "rounds": rounds,
+        "batch_norms_folded": fold_batchnorm(folded),
+    }
     for batch in (1, 64):
 
-        def eager(b: int = batch) -> np.ndarray:
+        def eager(b: int = batch, model: torch.nn.Module = g) -> np.ndarray:
             with torch.no_grad():
-                return to_uint8(g(torch.randn(b, g.latent_dim)))
+                return to_uint8(model(torch.randn(b, g.latent_dim)))
 
         runners: dict[str, Callable[[], object]] = {
             f"torch_eager_b{batch}": eager,
+            f"torch_eager_folded_b{batch}": functools.partial(eager, model=folded),
             f"onnx_sampler_b{batch}": functools.partial(sampler.sample, batch),
             f"onnx_sampler_int8_b{batch}": functools.partial(int8_sampler.sample, batch),
         }
@@ -95,6 +109,10 @@ def bench_generator(
         if batch == 64:
             rows["speedup_b64"] = speedup(times, "onnx_sampler_b64", "torch_eager_b64")
             rows["speedup_int8_b64"] = speedup(times, "onnx_sampler_int8_b64", "torch_eager_b64")
+            rows["speedup_folded_b64"] = speedup(times, "torch_eager_folded_b64", "torch_eager_b64")
+            rows["speedup_int8_over_folded_b64"] = speedup(
+                times, "onnx_sampler_int8_b64", "torch_eager_folded_b64"
+            )
     print(json.dumps(rows))
     return rows
 
