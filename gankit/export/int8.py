@@ -14,8 +14,8 @@ plain fp32), but it has a fast one for ``Conv``. So before quantizing:
    input (``kernel - 2 * padding == stride``; DCGAN's 4/2/1 blocks) becomes
    :class:`SubpixelConvTranspose2d`: one ordinary convolution computing all s*s
    output phases with only their real taps, each phase cropped at its own
-   offset, then depth-to-space. Same outputs up to float rounding, same
-   multiply-adds.
+   offset, then depth-to-space (in NHWC, see its ``forward``). Same outputs
+   up to float rounding, same multiply-adds.
 
 Then onnxruntime's static quantizer writes QDQ int8 (weights int8 per output
 channel, activations uint8), calibrated on batches of the generator's own
@@ -141,23 +141,26 @@ class SubpixelConvTranspose2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Same output as the transposed convolution this module was built from."""
         h, w = x.shape[-2:]
-        sh, sw = self.stride
-        x = F.pad(x, (self.pad_left, self.pad_right, self.pad_top, self.pad_bottom))
-        y = F.conv2d(x, self.weight, self.bias)
+        sw = self.stride[1]
         c = self.out_channels
-        # plain slices (channel block of the phase, then its offset) export to Slice nodes
-        phases = [
-            y[:, (ry * sw + rx) * c : (ry * sw + rx + 1) * c, oy : oy + h, ox : ox + w]
-            for ry, oy in enumerate(self.offsets_h)
-            for rx, ox in enumerate(self.offsets_w)
-        ]
-        # [B, C, sh*sw, H, W] -> depth-to-space; stack + pixel_shuffle export to Concat and
-        # DepthToSpace, several times faster in onnxruntime than a 6-D Transpose
-        out = torch.stack(phases, 2).reshape(-1, sh * sw * c, h, w)
-        if sh == sw:
-            return F.pixel_shuffle(out, sh)
-        out = out.reshape(-1, c, sh, sw, h, w).permute(0, 1, 4, 2, 5, 3)
-        return out.reshape(-1, c, h * sh, w * sw)
+        x = F.pad(x, (self.pad_left, self.pad_right, self.pad_top, self.pad_bottom))
+        # Channels-last from the convolution's output on. onnxruntime runs its int8
+        # convolution in NHWC and inserts a transpose back to NCHW after it, which this
+        # permute cancels; and in NHWC, interleaving the phases copies whole pixels (C
+        # values each) with Split, Slice and Concat. In NCHW it is a DepthToSpace that moves
+        # single values: about a quarter of the int8 graph's time in onnxruntime 1.31
+        # (benchmarks/onnx_profile.py, docs/benchmarks.md).
+        blocks = F.conv2d(x, self.weight, self.bias).permute(0, 2, 3, 1).split(c, dim=3)
+        rows = []
+        for ry, oy in enumerate(self.offsets_h):
+            # each phase: its channel block, read at its own offset -> [B, H, W, C]
+            phases = [
+                blocks[ry * sw + rx][:, oy : oy + h, ox : ox + w]
+                for rx, ox in enumerate(self.offsets_w)
+            ]
+            rows.append(torch.stack(phases, 3))  # [B, H, W, sw, C]
+        out = torch.stack(rows, 2)  # [B, H, sh, W, sw, C]
+        return out.reshape(-1, h * len(rows), w * sw, c).permute(0, 3, 1, 2)
 
 
 def fold_batchnorm(module: nn.Module) -> int:
