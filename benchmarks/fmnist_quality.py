@@ -393,7 +393,8 @@ def main() -> None:
             g, sec = train("dcgan", out, overrides, args.steps, extra, seed=args.seed)
             recipe = f"default recipe{trial_suffix}"
             name = f"gankit dcgan ({recipe}), {args.steps} steps, batch {args.batch}{seed_suffix}"
-            add(evaluate(name, samples(g), clf, test_feats, sec))
+            # the steps made: a trial's max_minutes may stop it before args.steps
+            add(evaluate(name, samples(g), clf, test_feats, sec, **training_counts(g)))
             add_sweep(name, sweep, g)
         elif run == "hand":
             x, sec = train_hand_loop(train_set.samples, args.steps, args.batch, args.seed)
