@@ -27,7 +27,7 @@ import onnxruntime as ort
 
 import gankit
 from gankit.export import export_onnx
-from gankit.export.metadata import INPUT_LABELS, INPUT_Z
+from gankit.export.verify import random_feeds
 
 from report import write_json
 from sampler import dcgan64_artifact
@@ -78,10 +78,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="gankit-onnx-profile-"))
     source = args.source or str(dcgan64_artifact(root))
     g = gankit.load_generator(source)
-    rng = np.random.default_rng(0)
-    feed = {INPUT_Z: rng.standard_normal((args.batch, g.latent_dim), dtype=np.float32)}
-    if g.num_classes:
-        feed[INPUT_LABELS] = rng.integers(0, g.num_classes, args.batch)
+    feed = random_feeds(np.random.default_rng(0), args.batch, g.latent_dim, g.num_classes)
     result: dict[str, Any] = {
         "source": args.source or "dcgan-64x64-rgb (untrained)",
         "onnxruntime": ort.__version__,

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from gankit.export.metadata import INPUT_LABELS, INPUT_Z
+from gankit.export.verify import random_feeds
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class SubpixelConvTranspose2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Same output as the transposed convolution this module was built from."""
         h, w = x.shape[-2:]
-        sw = self.stride[1]
+        sh, sw = self.stride
         c = self.out_channels
         x = F.pad(x, (self.pad_left, self.pad_right, self.pad_top, self.pad_bottom))
         # Channels-last from the convolution's output on. onnxruntime runs its int8
@@ -160,7 +160,7 @@ class SubpixelConvTranspose2d(nn.Module):
             ]
             rows.append(torch.stack(phases, 3))  # [B, H, W, sw, C]
         out = torch.stack(rows, 2)  # [B, H, sh, W, sw, C]
-        return out.reshape(-1, h * len(rows), w * sw, c).permute(0, 3, 1, 2)
+        return out.reshape(-1, h * sh, w * sw, c).permute(0, 3, 1, 2)
 
 
 def fold_batchnorm(module: nn.Module) -> int:
@@ -238,15 +238,12 @@ def quantize_int8(
 
         def __init__(self) -> None:
             rng = np.random.default_rng(0)
-            feeds: list[dict[str, np.ndarray]] = []
-            for _ in range(CALIBRATION_BATCHES):
-                feed: dict[str, np.ndarray] = {
-                    INPUT_Z: rng.standard_normal((CALIBRATION_BATCH, latent_dim), dtype=np.float32)
-                }
-                if num_classes > 0:
-                    feed[INPUT_LABELS] = rng.integers(0, num_classes, CALIBRATION_BATCH)
-                feeds.append(feed)
-            self._feeds = iter(feeds)
+            self._feeds = iter(
+                [
+                    random_feeds(rng, CALIBRATION_BATCH, latent_dim, num_classes)
+                    for _ in range(CALIBRATION_BATCHES)
+                ]
+            )
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._feeds, None)

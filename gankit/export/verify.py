@@ -62,6 +62,21 @@ class ParityReport:
         return max(self.max_abs_diff.values())
 
 
+def random_feeds(
+    rng: np.random.Generator, n: int, latent_dim: int, num_classes: int
+) -> dict[str, np.ndarray]:
+    """Inputs of an exported generator for ``n`` samples, as the generator samples them.
+
+    Standard-normal float32 ``z`` and, when ``num_classes``, uniform int64 ``labels``,
+    drawn from ``rng`` in that order (the parity check and the int8 calibration both
+    draw theirs here, so their inputs stay what they were).
+    """
+    feeds = {INPUT_Z: rng.standard_normal((n, latent_dim), dtype=np.float32)}
+    if num_classes > 0:
+        feeds[INPUT_LABELS] = rng.integers(0, num_classes, n).astype(np.int64)
+    return feeds
+
+
 def verify_onnx(
     path: Path,
     reference: nn.Module,
@@ -92,11 +107,8 @@ def verify_onnx(
     diffs: dict[int, float] = {}
     means: dict[int, float] = {}
     for n in batches:
-        feeds = {INPUT_Z: rng.standard_normal((n, latent_dim), dtype=np.float32)}
-        labels = None
-        if num_classes > 0:
-            feeds[INPUT_LABELS] = rng.integers(0, num_classes, n).astype(np.int64)
-            labels = torch.from_numpy(feeds[INPUT_LABELS])
+        feeds = random_feeds(rng, n, latent_dim, num_classes)
+        labels = torch.from_numpy(feeds[INPUT_LABELS]) if INPUT_LABELS in feeds else None
         got = session.run([OUTPUT_IMAGES], feeds)[0]
         with torch.no_grad():
             want_t = reference(torch.from_numpy(feeds[INPUT_Z]), labels).float()
