@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 import gankit
 from gankit.artifacts import load_generator
 from gankit.components import Loss
+from gankit.errors import ConfigError
 from gankit.plugins import PluginManager, set_manager
 from gankit.training import checkpoint as ckpt
 from gankit.training.config import resolve
@@ -113,6 +114,70 @@ def test_lr_factor_schedule() -> None:
     assert got[7] == pytest.approx(1.0 - 0.9 * 2 / 4)
     with pytest.raises(ValueError, match="lr_decay must be one of none, linear, got 'cosine'"):
         lr_factor("cosine", 1, 10, 0.5, 0.1)
+
+
+def test_time_clock_schedule() -> None:
+    from gankit.training.schedule import lr_factor_at, time_progress
+
+    # linear in the fraction of the run: flat to start, final at 1 and beyond
+    assert [lr_factor_at("linear", p, 0.5, 0.1) for p in (0.0, 0.5, 1.0, 1.2)] == [
+        1.0,
+        1.0,
+        pytest.approx(0.1),
+        pytest.approx(0.1),
+    ]
+    assert lr_factor_at("linear", 0.75, 0.5, 0.1) == pytest.approx(0.55)
+    assert lr_factor_at("none", 0.9, 0.5, 0.1) == 1.0
+    # a call resumed at 0.6 spreads the remaining 0.4 over its own budget
+    assert time_progress(0.0, 15.0, 30.0) == pytest.approx(0.5)
+    assert time_progress(0.6, 0.0, 30.0) == pytest.approx(0.6)
+    assert time_progress(0.6, 15.0, 30.0) == pytest.approx(0.8)
+    assert time_progress(0.6, 99.0, 30.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="positive budget"):
+        time_progress(0.0, 1.0, 0.0)
+
+
+def _lr_scales(run_dir: Path) -> list[float]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["lr_scale"] for line in lines]
+
+
+def test_time_clock_ends_the_decay_at_max_minutes_and_resume_keeps_it(tmp_path: Path) -> None:
+    # far more steps than fit in 1.2 s: only the time clock can bring the rates down
+    spec = tiny_spec(
+        1_000_000,
+        log_every=1,
+        lr_decay="linear",
+        lr_decay_start=0.5,
+        lr_decay_final=0.1,
+        lr_decay_clock="time",
+        max_minutes=0.02,
+    )
+    first = Trainer(spec, tmp_path / "run")
+    first.fit()
+    scales = _lr_scales(tmp_path / "run")
+    assert first.step < 0.5 * 1_000_000 and len(scales) == first.step
+    assert scales[0] == 1.0
+    assert all(b <= a for a, b in zip(scales, scales[1:], strict=False))
+    assert any(0.1 < s < 1.0 for s in scales), "the rates fall gradually"
+    # the last step began just before the deadline: its rate is near the final one
+    assert scales[-1] < 0.3
+    assert first.opt_g.param_groups[0]["lr"] == pytest.approx(spec.train.lr_g * scales[-1])
+    assert first.opt_d.param_groups[0]["lr"] == pytest.approx(spec.train.lr_d * scales[-1])
+
+    # a resumed call picks the time progress up from the checkpoint: no new warm phase
+    resumed = Trainer(spec, tmp_path / "run")
+    resumed.fit()
+    after = _lr_scales(tmp_path / "run")[len(scales) :]
+    assert resumed.step > first.step and after
+    assert max(after) <= scales[-1]
+
+
+def test_time_clock_needs_max_minutes() -> None:
+    with pytest.raises(ConfigError, match="lr_decay_clock=time .*max_minutes=30"):
+        tiny_spec(8, lr_decay="linear", lr_decay_clock="time")
+    with pytest.raises(ConfigError, match="lr_decay_clock must be one of steps, time, got 'wall'"):
+        tiny_spec(8, lr_decay="linear", lr_decay_clock="wall", max_minutes=1)
 
 
 def _cli(*args: str) -> list[str]:

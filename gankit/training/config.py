@@ -34,7 +34,7 @@ from gankit import config as config_mod
 from gankit.components import Architecture
 from gankit.errors import ConfigError
 from gankit.registry import get_architecture, get_component, make_config
-from gankit.training.schedule import LR_DECAYS
+from gankit.training.schedule import LR_DECAY_CLOCKS, LR_DECAYS
 
 SECTIONS = ("train", "arch", "data", "loss", "regularizers", "metrics")
 #: sections whose sub-sections are named components: ``regularizers.r1.gamma``
@@ -52,7 +52,9 @@ class TrainConfig:
     n_critic: D steps per G step. lr_*/betas_*: Adam settings of G and D.
     lr_decay: "none" or "linear": from ``lr_decay_start`` (a fraction of ``steps``)
     both learning rates fall linearly to ``lr_decay_final`` times their value at the
-    last step (see :mod:`gankit.training.schedule`).
+    last step (see :mod:`gankit.training.schedule`). lr_decay_clock: "steps" lays the
+    decay over ``steps``; "time" ends it at whichever comes first of ``steps`` and
+    ``max_minutes`` (which it needs), for runs whose speed is not known in advance.
     ema: average G's weights for sampling and export; ema_kimg: half-life in
     thousands of images; ema_rampup: half-life at most this times images seen.
     ema_bn_batches: batches used to recompute the averaged G's batch-norm statistics.
@@ -96,6 +98,7 @@ class TrainConfig:
     lr_decay: str = "none"
     lr_decay_start: float = 0.5
     lr_decay_final: float = 0.01
+    lr_decay_clock: str = "steps"
     ema: bool = True
     ema_kimg: float = 10.0
     ema_rampup: float = 0.05
@@ -135,6 +138,17 @@ class TrainConfig:
             raise ValueError(f"lr_decay_start must be in [0, 1), got {self.lr_decay_start}")
         if not 0.0 <= self.lr_decay_final <= 1.0:
             raise ValueError(f"lr_decay_final must be in [0, 1], got {self.lr_decay_final}")
+        if self.lr_decay_clock not in LR_DECAY_CLOCKS:
+            raise ValueError(
+                f"lr_decay_clock must be one of {', '.join(LR_DECAY_CLOCKS)}, "
+                f"got {self.lr_decay_clock!r}"
+            )
+        if self.lr_decay_clock == "time" and self.max_minutes <= 0:
+            raise ValueError(
+                "lr_decay_clock=time lays the decay over max_minutes, which is "
+                f"{self.max_minutes}: set a budget (e.g. max_minutes=30) or use "
+                "lr_decay_clock=steps"
+            )
         if self.adam not in ("default", "foreach", "fused"):
             raise ValueError(f"adam must be 'default', 'foreach' or 'fused', got {self.adam!r}")
         if self.steps < 0:

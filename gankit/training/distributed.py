@@ -76,13 +76,18 @@ def device_for(info: DistInfo, name: str) -> torch.device:
 
 def any_rank(info: DistInfo, flag: bool) -> bool:
     """True on every rank if ``flag`` is true on any of them (so all ranks stop together)."""
+    return max_over_ranks(info, float(flag)) > 0.0
+
+
+def max_over_ranks(info: DistInfo, value: float) -> float:
+    """The largest of every rank's ``value``, on every rank (``value`` for one process)."""
     if not (info.enabled and dist.is_initialized()):
-        return flag
-    t = torch.tensor([int(flag)], dtype=torch.int64)
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
     if dist.get_backend() == "nccl":
         t = t.cuda()
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return float(t.item())
 
 
 def barrier(info: DistInfo) -> None:

@@ -57,12 +57,11 @@ from gankit.registry import (
 from gankit.regularizers import Regularizer, StepContext
 from gankit.sampling import GeneratorSampler
 from gankit.training import checkpoint as ckpt
-from gankit.training import distributed
+from gankit.training import distributed, schedule
 from gankit.training.best import BestTracker
 from gankit.training.config import RunSpec, spec_from_json
 from gankit.training.ema import EMA, refresh_batchnorm
 from gankit.training.sampler import EpochSampler
-from gankit.training.schedule import lr_factor
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +140,12 @@ class Trainer:
         self.base_lr = (self.cfg.lr_g, self.cfg.lr_d)
         #: the step count the current ``fit`` trains to (the schedule decays towards it)
         self.total_steps = self.cfg.steps
+        #: the schedule's current factor on the base learning rates (logged as lr_scale)
+        self.lr_scale = 1.0
+        #: progress by the time clock (``lr_decay_clock=time``), checkpointed
+        self.time_progress = 0.0
+        #: (start of the current ``fit`` call, its budget in s, progress when it began)
+        self._clock: tuple[float, float, float] | None = None
         self.ema = EMA(self.G, self.cfg.ema_kimg, self.cfg.ema_rampup) if self.cfg.ema else None
         use_scaler = self.cfg.amp == "fp16"
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
@@ -246,13 +251,28 @@ class Trainer:
         self._apply_lr_schedule()
 
     def _apply_lr_schedule(self) -> None:
-        factor = lr_factor(
+        factor = schedule.lr_factor(
             self.cfg.lr_decay,
             self.step,
             self.total_steps,
             self.cfg.lr_decay_start,
             self.cfg.lr_decay_final,
         )
+        if self._clock is not None:
+            started, budget, resumed_at = self._clock
+            progress = schedule.time_progress(resumed_at, time.perf_counter() - started, budget)
+            # every rank must apply the same rate: the slowest clock's is not enough
+            self.time_progress = distributed.max_over_ranks(self.dist, progress)
+            factor = min(
+                factor,
+                schedule.lr_factor_at(
+                    self.cfg.lr_decay,
+                    self.time_progress,
+                    self.cfg.lr_decay_start,
+                    self.cfg.lr_decay_final,
+                ),
+            )
+        self.lr_scale = factor
         for opt, base in zip((self.opt_g, self.opt_d), self.base_lr, strict=True):
             for group in opt.param_groups:
                 group["lr"] = base * factor
@@ -400,6 +420,8 @@ class Trainer:
         names = list(d_logs) + list(g_logs)
         values = torch.stack([*d_logs.values(), *g_logs.values()]).float().tolist()
         logs = dict(zip(names, values, strict=True))
+        if self.cfg.lr_decay != "none":
+            logs["lr_scale"] = self.lr_scale
         for name in ("loss_d", "loss_g"):
             if not math.isfinite(logs[name]):
                 raise TrainingDiverged(
@@ -500,6 +522,7 @@ class Trainer:
             "plugin_state": self.state,
             "batch_size": self.batch_size,
             "base_lr": list(self.base_lr),
+            "time_progress": self.time_progress,
             "sampler": self.sampler.state_dict(),
             "optimizers": opt_meta,
             "scalers": {"g": self.scaler_g.state_dict(), "d": self.scaler_d.state_dict()},
@@ -547,6 +570,7 @@ class Trainer:
         self.set_batch_size(int(meta.get("batch_size", self.batch_size)))
         lr_g, lr_d = meta.get("base_lr", self.base_lr)
         self.base_lr = (float(lr_g), float(lr_d))
+        self.time_progress = float(meta.get("time_progress", 0.0))
 
     def _metric_records(self, values: dict[str, float]) -> dict[str, Any]:
         """Metric values with how they were measured, as config.json and the card hold them."""
@@ -693,6 +717,8 @@ class Trainer:
         )
         t0 = time.perf_counter()
         deadline = t0 + 60.0 * self.cfg.max_minutes if self.cfg.max_minutes > 0 else None
+        if self.cfg.lr_decay_clock == "time":
+            self._clock = (t0, 60.0 * self.cfg.max_minutes, self.time_progress)
         metrics_path = self.out_dir / METRICS_FILE
         with metrics_path.open("a") if main else contextlib.nullcontext() as metrics_file:
             while self.step < total:
