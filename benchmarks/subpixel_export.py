@@ -13,7 +13,8 @@ equivalent forms with a dynamic batch:
   then depth-to-space;
 - ``subpixel-dense``: gankit's ``SubpixelConvTranspose2d`` (what ``gankit
   export --int8`` uses): one convolution computing every phase with only its
-  real taps, each phase cropped at its own offset, then depth-to-space.
+  real taps, each phase cropped at its own offset, the phases interleaved
+  channels-last (whole pixels; no DepthToSpace node since commit 04770fd).
 
 It checks the four agree in torch, then times each in onnxruntime (all graph
 optimizations) and torch eager on the same batch, all runners taking turns in
