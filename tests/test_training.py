@@ -128,6 +128,8 @@ def test_time_clock_schedule() -> None:
     ]
     assert lr_factor_at("linear", 0.75, 0.5, 0.1) == pytest.approx(0.55)
     assert lr_factor_at("none", 0.9, 0.5, 0.1) == 1.0
+    with pytest.raises(ValueError, match="lr_decay must be one of none, linear, got 'step'"):
+        lr_factor_at("step", 0.9, 0.5, 0.1)
     # a call resumed at 0.6 spreads the remaining 0.4 over its own budget
     assert time_progress(0.0, 15.0, 30.0) == pytest.approx(0.5)
     assert time_progress(0.6, 0.0, 30.0) == pytest.approx(0.6)

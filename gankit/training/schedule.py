@@ -21,16 +21,21 @@ LR_DECAYS = ("none", "linear")
 LR_DECAY_CLOCKS = ("steps", "time")
 
 
+def _decays(kind: str) -> bool:
+    """False for ``"none"``, True for ``"linear"``; an error naming the choices otherwise."""
+    if kind not in LR_DECAYS:
+        raise ValueError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {kind!r}")
+    return kind != "none"
+
+
 def lr_factor(kind: str, step: int, total: int, start: float, final: float) -> float:
     """The multiplier of the base learning rates at generator step ``step`` of ``total``.
 
     ``"none"``: always 1. ``"linear"``: 1 until ``start * total`` steps, then a
     straight line reaching ``final`` at the last step (``step = total - 1``).
     """
-    if kind == "none" or total <= 0:
+    if not _decays(kind) or total <= 0:
         return 1.0
-    if kind != "linear":
-        raise ValueError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {kind!r}")
     begin = int(start * total)
     span = max(1, total - 1 - begin)
     if step <= begin:
@@ -43,11 +48,7 @@ def lr_factor_at(kind: str, progress: float, start: float, final: float) -> floa
 
     ``"linear"``: 1 up to ``start``, then a straight line reaching ``final`` at 1.
     """
-    if kind == "none":
-        return 1.0
-    if kind != "linear":
-        raise ValueError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {kind!r}")
-    if progress <= start:
+    if not _decays(kind) or progress <= start:
         return 1.0
     return 1.0 + (final - 1.0) * min(1.0, (progress - start) / (1.0 - start))
 
