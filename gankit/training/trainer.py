@@ -144,8 +144,8 @@ class Trainer:
         self.lr_scale = 1.0
         #: progress by the time clock (``lr_decay_clock=time``), checkpointed
         self.time_progress = 0.0
-        #: (start of the current ``fit`` call, its budget in s, progress when it began)
-        self._clock: tuple[float, float, float] | None = None
+        #: (start of the current ``fit`` call, time progress when it began)
+        self._clock: tuple[float, float] | None = None
         self.ema = EMA(self.G, self.cfg.ema_kimg, self.cfg.ema_rampup) if self.cfg.ema else None
         use_scaler = self.cfg.amp == "fp16"
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
@@ -259,8 +259,10 @@ class Trainer:
             self.cfg.lr_decay_final,
         )
         if self._clock is not None:
-            started, budget, resumed_at = self._clock
-            progress = schedule.time_progress(resumed_at, time.perf_counter() - started, budget)
+            started, resumed_at = self._clock
+            progress = schedule.time_progress(
+                resumed_at, time.perf_counter() - started, 60.0 * self.cfg.max_minutes
+            )
             # every rank must apply the same rate: the slowest clock's is not enough
             self.time_progress = distributed.max_over_ranks(self.dist, progress)
             factor = min(
@@ -718,7 +720,7 @@ class Trainer:
         t0 = time.perf_counter()
         deadline = t0 + 60.0 * self.cfg.max_minutes if self.cfg.max_minutes > 0 else None
         if self.cfg.lr_decay_clock == "time":
-            self._clock = (t0, 60.0 * self.cfg.max_minutes, self.time_progress)
+            self._clock = (t0, self.time_progress)
         metrics_path = self.out_dir / METRICS_FILE
         with metrics_path.open("a") if main else contextlib.nullcontext() as metrics_file:
             while self.step < total:
