@@ -13,10 +13,12 @@ VM's drift in speed does not favour whichever runner happened to run first.
 Then it starts `gankit serve` on 127.0.0.1 and drives it with N concurrent
 clients (httpx, asyncio) for T seconds, requests of 1 and of 16 images in npy
 format (--request-n), and reports delivered images/s and errors next to the
-sampler's batch-64 rate.
+sampler's batch-64 rate; ``--serve fp32 int8`` serves the int8 export as well,
+compared with the int8 sampler's own rate.
 
     python benchmarks/sampler.py --json benchmarks/results/sampler.json
     python benchmarks/sampler.py --clients 64 --seconds 30
+    python benchmarks/sampler.py --serve fp32 int8 --json benchmarks/results/sampler_int8.json
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ def bench_generator(
     rows: dict[str, Any] = {
         "generator": name,
         "onnx": str(onnx_path),
+        "onnx_int8": str(int8_sampler.path),
         "rounds": rounds,
         "batch_norms_folded": fold_batchnorm(folded),
     }
@@ -223,6 +226,13 @@ def main() -> None:
         default=[1, 16],
         help="images per request; the server is measured once per value",
     )
+    ap.add_argument(
+        "--serve",
+        nargs="+",
+        choices=["fp32", "int8"],
+        default=["fp32"],
+        help="which DCGAN 64x64 export the server runs; each is compared with its own sampler",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="gankit-sampler-bench-"))
@@ -234,19 +244,21 @@ def main() -> None:
             "zoo:dcgan-fashion-mnist", "zoo:dcgan-fashion-mnist", root, args.repeats, args.rounds
         ),
     ]
-    server = bench_server(
-        rows[0]["onnx"],
-        args.clients,
-        args.seconds,
-        rows[0]["onnx_sampler_b64"]["images_per_s"],
-        args.request_n,
-    )
-    result = {
+    result: dict[str, Any] = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "generators": rows,
-        "server": server,
     }
+    for precision in args.serve:
+        suffix = "" if precision == "fp32" else "_int8"
+        # "server" holds the fp32 file's rows, as in earlier results
+        result["server" + suffix] = bench_server(
+            rows[0]["onnx" + suffix],
+            args.clients,
+            args.seconds,
+            rows[0][f"onnx_sampler{suffix}_b64"]["images_per_s"],
+            args.request_n,
+        )
     write_json(result, args.json, show=False)
 
 
