@@ -225,6 +225,14 @@ def test_sampler_is_thread_safe(models: Models) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
 
 
+def test_sampler_without_spinning_threads_gives_the_same_images(models: Models) -> None:
+    spinning = OnnxSampler(models.cond, device="cpu")
+    idle = OnnxSampler(models.cond, device="cpu", spin_threads=False)
+    key = "session.intra_op.allow_spinning"
+    assert idle.session.get_session_options().get_session_config_entry(key) == "0"
+    assert np.array_equal(idle.sample(9, seed=5), spinning.sample(9, seed=5))
+
+
 def test_model_without_gankit_metadata_is_refused(tmp_path: Path) -> None:
     import onnx
     from onnx import TensorProto, helper
@@ -348,9 +356,12 @@ def test_readyz_is_503_until_the_model_is_warm(
     release = threading.Event()
     real = server.OnnxSampler
 
+    made: list[OnnxSampler] = []
+
     def slow_sampler(*args: Any, **kwargs: Any) -> OnnxSampler:
         release.wait(10)
-        return real(*args, **kwargs)
+        made.append(real(*args, **kwargs))
+        return made[-1]
 
     monkeypatch.setattr(server, "OnnxSampler", slow_sampler)
     app = server.create_app(server.ServerConfig(models.uncond, device="cpu"))
@@ -364,6 +375,9 @@ def test_readyz_is_503_until_the_model_is_warm(
             assert time.monotonic() < deadline
             time.sleep(0.02)
         assert client.post("/v1/samples", json={"n": 2, "format": "npy"}).status_code == 200
+        # the server's onnxruntime threads do not spin while HTTP work needs the cores
+        options = made[0].session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 # -- a real server process ---------------------------------------------------------------------

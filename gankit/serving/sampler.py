@@ -72,6 +72,9 @@ class OnnxSampler:
             are padded up to, so cuDNN never meets a new shape while serving).
         warmup: run each bucket once at load.
         intra_op_threads: onnxruntime's intra-op thread count (0: its default).
+        spin_threads: let onnxruntime's idle intra-op threads spin-wait for work (its
+            default). Faster back-to-back runs; a server whose HTTP work shares the
+            cores turns it off so idle threads do not take CPU from it.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class OnnxSampler:
         batch_buckets: Sequence[int] | None = None,
         warmup: bool = True,
         intra_op_threads: int = 0,
+        spin_threads: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -95,6 +99,8 @@ class OnnxSampler:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # our own warning replaces the fallback error spam
         options.intra_op_num_threads = intra_op_threads
+        if not spin_threads:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         requested = choose_providers(device, providers)
         try:
             self.session = ort.InferenceSession(

@@ -53,6 +53,9 @@ class ServerConfig:
     max_wait_ms: float = 5.0
     limits: Limits = field(default_factory=Limits)
     intra_op_threads: int = 0
+    # onnxruntime's idle threads spin-wait by default; here they would take the cores
+    # from the HTTP work between batches (docs/serving.md, OnnxSampler's spin_threads)
+    spin_threads: bool = False
 
 
 class _State:
@@ -76,6 +79,7 @@ class _State:
                 cfg.providers,
                 max_batch=cfg.max_batch,
                 intra_op_threads=cfg.intra_op_threads,
+                spin_threads=cfg.spin_threads,
             )
             batcher = MicroBatcher(
                 sampler.sample_latents,
