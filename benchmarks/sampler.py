@@ -16,9 +16,20 @@ format (--request-n), and reports delivered images/s and errors next to the
 sampler's batch-64 rate; ``--serve fp32 int8`` serves the int8 export as well,
 compared with the int8 sampler's own rate.
 
+On a GPU (``--gpu auto``, the default, when torch sees a CUDA device) it also
+measures, per generator, torch eager fp32 and fp16 on the GPU against
+OnnxSampler with IO binding on the CUDA provider for the fp32 export, the fp16
+one, and the fp16 one with the uint8 conversion in the graph (a quarter of the
+bytes copied back to the host); ``--tensorrt`` adds the TensorRT provider on the
+fp16 file. Every runner returns what the sampler does, uint8 NHWC images in host
+memory, so the copy back is timed for all of them. ``--gpu cpu`` runs that
+section's code on the CPU, to check it on a machine without a GPU (its numbers
+mean nothing), and ``--sections gpu`` skips the CPU runners and the server.
+
     python benchmarks/sampler.py --json benchmarks/results/sampler.json
     python benchmarks/sampler.py --clients 64 --seconds 30
     python benchmarks/sampler.py --serve fp32 int8 --json benchmarks/results/sampler_int8.json
+    python benchmarks/sampler.py --sections gpu --json benchmarks/results/sampler_gpu.json
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ from gankit.export.int8 import fold_batchnorm
 from gankit.images import to_uint8
 from gankit.registry import get_architecture, make_config
 from gankit.serving import OnnxSampler
+from gankit.serving.providers import choose_providers
 
 from report import write_json
 from timing import add_rounds_argument, all_calls, speedup, time_interleaved
@@ -116,6 +128,71 @@ def bench_generator(
             rows["speedup_int8_over_folded_b64"] = speedup(
                 times, "onnx_sampler_int8_b64", "torch_eager_folded_b64"
             )
+    print(json.dumps(rows))
+    return rows
+
+
+def bench_generator_gpu(
+    name: str, source: str, root: Path, repeats: int, rounds: int, device: str, tensorrt: bool
+) -> dict[str, Any]:
+    """Torch eager fp32/fp16 vs OnnxSampler with IO binding (fp32, fp16 files) on ``device``.
+
+    ``device`` is a torch device (``cuda``, ``cuda:1``); ``cpu`` runs the same code
+    with onnxruntime's CPU provider, as a check of this function without a GPU.
+    """
+    g = gankit.load_generator(source)
+    dev = torch.device(device)
+    on_gpu = dev.type == "cuda"
+    eager32 = copy.deepcopy(g).to(dev).eval()
+    eager16 = copy.deepcopy(g).to(dev).half().eval()
+    # torch runs first, so that the CUDA and cuDNN libraries it loads are the ones
+    # onnxruntime's CUDA provider finds (the way onnxruntime's docs pair the two)
+    with torch.no_grad():
+        eager32(torch.zeros(1, g.latent_dim, device=dev))
+    files = {
+        "fp32": export_onnx(g, root / f"{name}.onnx"),
+        "fp16": export_onnx(g, root / f"{name}.fp16.onnx", fp16=True),
+        "fp16_uint8": export_onnx(g, root / f"{name}.fp16.uint8.onnx", fp16=True, uint8=True),
+    }
+    device_id = dev.index or 0
+    providers = choose_providers("cuda" if on_gpu else "cpu", device_id=device_id)
+    samplers = {
+        precision: OnnxSampler(path, providers=providers) for precision, path in files.items()
+    }
+    if tensorrt:
+        samplers["tensorrt_fp16"] = OnnxSampler(
+            files["fp16"], providers=choose_providers("tensorrt", device_id=device_id)
+        )
+    rows: dict[str, Any] = {
+        "generator": name,
+        "device": torch.cuda.get_device_name(dev) if on_gpu else "cpu (a check, not a measurement)",
+        "providers": {precision: s.providers[0] for precision, s in samplers.items()},
+        "rounds": rounds,
+    }
+    for batch in (1, 64):
+
+        def eager(
+            b: int = batch, model: torch.nn.Module = eager32, dtype: torch.dtype = torch.float32
+        ) -> np.ndarray:
+            with torch.no_grad():
+                return to_uint8(model(torch.randn(b, g.latent_dim, device=dev, dtype=dtype)))
+
+        runners: dict[str, Callable[[], object]] = {
+            f"torch_eager_fp32_b{batch}": eager,
+            f"torch_eager_fp16_b{batch}": functools.partial(
+                eager, model=eager16, dtype=torch.float16
+            ),
+        }
+        for precision, sampler in samplers.items():
+            runners[f"onnx_{precision}_b{batch}"] = functools.partial(sampler.sample, batch)
+        times = time_interleaved(runners, repeats, rounds)
+        for runner, per_round in times.items():
+            rows[runner] = latency_stats(all_calls(per_round), batch)
+        if batch == 64:
+            for precision in samplers:
+                rows[f"speedup_{precision}_b64"] = speedup(
+                    times, f"onnx_{precision}_b64", "torch_eager_fp32_b64"
+                )
     print(json.dumps(rows))
     return rows
 
@@ -212,6 +289,23 @@ def bench_server(
         proc.wait(timeout=60)
 
 
+def gpu_device(choice: str) -> str | None:
+    """The torch device of the GPU section for ``--gpu``, or None to skip it."""
+    if choice == "none" or (choice == "auto" and not torch.cuda.is_available()):
+        return None
+    if choice == "auto":
+        return "cuda"
+    try:
+        device = torch.device(choice)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cuda", "cpu"):
+        raise SystemExit(f"--gpu {choice!r}: use auto, none, cuda, cuda:N or cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--gpu {choice}: torch sees no CUDA device; use --gpu none or cpu")
+    return str(device)
+
+
 def main() -> None:
     """Run the benchmark."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -233,32 +327,60 @@ def main() -> None:
         default=["fp32"],
         help="which DCGAN 64x64 export the server runs; each is compared with its own sampler",
     )
+    ap.add_argument(
+        "--gpu",
+        default="auto",
+        help="torch device of the GPU section: auto (cuda when torch sees one, else the "
+        "section is skipped), none, cuda, cuda:N, or cpu (runs that code on the CPU as a check)",
+    )
+    ap.add_argument(
+        "--tensorrt", action="store_true", help="GPU section: also the TensorRT provider, fp16"
+    )
+    ap.add_argument(
+        "--sections",
+        nargs="+",
+        choices=["cpu", "server", "gpu"],
+        default=["cpu", "server", "gpu"],
+        help="what to measure (the server is compared with the cpu section's sampler rate)",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    gpu = gpu_device(args.gpu) if "gpu" in args.sections else None
+    if "server" in args.sections and "cpu" not in args.sections:
+        ap.error("--sections server needs cpu too: the server is compared with its sampler")
     root = Path(tempfile.mkdtemp(prefix="gankit-sampler-bench-"))
-    rows = [
-        bench_generator(
-            "dcgan-64x64-rgb", str(dcgan64_artifact(root)), root, args.repeats, args.rounds
-        ),
-        bench_generator(
-            "zoo:dcgan-fashion-mnist", "zoo:dcgan-fashion-mnist", root, args.repeats, args.rounds
-        ),
+    generators = [
+        ("dcgan-64x64-rgb", str(dcgan64_artifact(root))),
+        ("zoo:dcgan-fashion-mnist", "zoo:dcgan-fashion-mnist"),
     ]
-    result: dict[str, Any] = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "generators": rows,
-    }
-    for precision in args.serve:
-        suffix = "" if precision == "fp32" else "_int8"
-        # "server" holds the fp32 file's rows, as in earlier results
-        result["server" + suffix] = bench_server(
-            rows[0]["onnx" + suffix],
-            args.clients,
-            args.seconds,
-            rows[0][f"onnx_sampler{suffix}_b64"]["images_per_s"],
-            args.request_n,
-        )
+    result: dict[str, Any] = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    if "cpu" in args.sections:
+        rows = [
+            bench_generator(name, source, root, args.repeats, args.rounds)
+            for name, source in generators
+        ]
+        result["generators"] = rows
+    if "server" in args.sections:
+        for precision in args.serve:
+            suffix = "" if precision == "fp32" else "_int8"
+            # "server" holds the fp32 file's rows, as in earlier results
+            result["server" + suffix] = bench_server(
+                rows[0]["onnx" + suffix],
+                args.clients,
+                args.seconds,
+                rows[0][f"onnx_sampler{suffix}_b64"]["images_per_s"],
+                args.request_n,
+            )
+    if gpu is not None:
+        import onnxruntime as ort
+
+        result["onnxruntime"] = ort.__version__
+        result["gpu"] = [
+            bench_generator_gpu(
+                name, source, root / "gpu", args.repeats, args.rounds, gpu, args.tensorrt
+            )
+            for name, source in generators
+        ]
     write_json(result, args.json, show=False)
 
 
