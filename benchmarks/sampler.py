@@ -55,6 +55,7 @@ import torch
 
 import gankit
 from gankit.artifacts import save_artifact
+from gankit.errors import GankitError
 from gankit.export import export_onnx
 from gankit.export.int8 import fold_batchnorm
 from gankit.images import to_uint8
@@ -289,20 +290,31 @@ def bench_server(
         proc.wait(timeout=60)
 
 
-def gpu_device(choice: str) -> str | None:
-    """The torch device of the GPU section for ``--gpu``, or None to skip it."""
+def gpu_device(choice: str, tensorrt: bool = False) -> str | None:
+    """The torch device of the GPU section for ``--gpu``, or None to skip it.
+
+    A CUDA device is checked at once for the onnxruntime providers the section
+    asks for: ``auto`` skips the section without them, a named device stops.
+    """
     if choice == "none" or (choice == "auto" and not torch.cuda.is_available()):
         return None
-    if choice == "auto":
-        return "cuda"
     try:
-        device = torch.device(choice)
+        device = torch.device("cuda" if choice == "auto" else choice)
     except RuntimeError:
         device = None
     if device is None or device.type not in ("cuda", "cpu"):
         raise SystemExit(f"--gpu {choice!r}: use auto, none, cuda, cuda:N or cpu")
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if device.type == "cpu":
+        return "cpu"
+    if not torch.cuda.is_available():
         raise SystemExit(f"--gpu {choice}: torch sees no CUDA device; use --gpu none or cpu")
+    try:  # fail before the CPU sections' minutes, not after them
+        choose_providers("tensorrt" if tensorrt else "cuda", device_id=device.index or 0)
+    except GankitError as exc:
+        if choice == "auto":
+            print(f"skipping the GPU section: {exc}", file=sys.stderr)
+            return None
+        raise SystemExit(f"--gpu {choice}: {exc}") from None
     return str(device)
 
 
@@ -334,7 +346,10 @@ def main() -> None:
         "section is skipped), none, cuda, cuda:N, or cpu (runs that code on the CPU as a check)",
     )
     ap.add_argument(
-        "--tensorrt", action="store_true", help="GPU section: also the TensorRT provider, fp16"
+        "--tensorrt",
+        action="store_true",
+        help="GPU section: also the TensorRT provider on the fp16 file (slow to start: "
+        "TensorRT builds an engine for each warm-up batch size)",
     )
     ap.add_argument(
         "--sections",
@@ -345,7 +360,7 @@ def main() -> None:
     )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    gpu = gpu_device(args.gpu) if "gpu" in args.sections else None
+    gpu = gpu_device(args.gpu, args.tensorrt) if "gpu" in args.sections else None
     if "server" in args.sections and "cpu" not in args.sections:
         ap.error("--sections server needs cpu too: the server is compared with its sampler")
     root = Path(tempfile.mkdtemp(prefix="gankit-sampler-bench-"))
