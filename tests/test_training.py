@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +84,22 @@ class _InterruptedAfterStep4(Trainer):
         if self.step == 4:
             raise KeyboardInterrupt
         return path
+
+
+@pytest.mark.skipif(shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler")
+def test_compile_with_r1_trains_like_eager(tmp_path: Path) -> None:
+    """R1 differentiates D twice, which compiled modules cannot: it runs on the
+    uncompiled D, and the compiled run's weights match the eager run's."""
+    runs = {}
+    for compiled in (False, True):
+        out = tmp_path / f"compile-{compiled}"
+        spec = tiny_spec(2, regularizers="r1", **{"regularizers.r1.interval": 1}, compile=compiled)
+        Trainer(spec, out).fit()
+        runs[compiled] = weights(out)
+    keys = [k for k in runs[False] if k.split(".")[0] in ("G", "D")]
+    assert keys
+    for k in keys:
+        torch.testing.assert_close(runs[True][k], runs[False][k], atol=1e-5, rtol=1e-4, msg=k)
 
 
 def test_linear_lr_decay_reaches_final_and_resumes_exactly(tmp_path: Path) -> None:

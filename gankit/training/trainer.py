@@ -126,7 +126,11 @@ class Trainer:
             reg = create_regularizer(name, **spec.regularizer_configs.get(name, {}))
             reg.setup(self.G, self.D)
             self.regularizers.append(reg)
-        self._G_train, self._D_train = self._wrap(self.G), self._wrap(self.D)
+        # the D step's regularizers get D without torch.compile (_D_eager): compiled
+        # modules cannot differentiate twice, which R1 and gradient penalties need
+        self._D_eager = self._distribute(self.D)
+        self._G_train = self._compile(self._distribute(self.G))
+        self._D_train = self._compile(self._D_eager)
         adam: dict[str, Any] = {}
         if self.cfg.adam != "default":
             adam[self.cfg.adam] = True
@@ -169,20 +173,21 @@ class Trainer:
 
     # -- setup -------------------------------------------------------------------
 
-    def _wrap(self, module: nn.Module) -> Callable[..., torch.Tensor]:
-        """Apply the speed options and, under torchrun, DistributedDataParallel."""
+    def _distribute(self, module: nn.Module) -> nn.Module:
+        """Apply ``channels_last`` and, under torchrun, DistributedDataParallel."""
         if self.cfg.channels_last and module.training:
             module.to(memory_format=torch.channels_last)
         if not self.dist.enabled:
-            return torch.compile(module) if self.cfg.compile else module
+            return module
         if self.cfg.sync_batchnorm:
             module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         ids = [self.device.index] if self.device.type == "cuda" else None
         # broadcast_buffers=False: D runs on real and fake batches before one backward
-        wrapped = nn.parallel.DistributedDataParallel(
-            module, device_ids=ids, broadcast_buffers=False
-        )
-        return torch.compile(wrapped) if self.cfg.compile else wrapped
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+
+    def _compile(self, module: nn.Module) -> Callable[..., torch.Tensor]:
+        """``torch.compile`` the module when the ``compile`` option is on."""
+        return torch.compile(module) if self.cfg.compile else module
 
     @staticmethod
     def _seed_everything(seed: int) -> None:
@@ -309,6 +314,10 @@ class Trainer:
         """D as trained in the D step (DDP-wrapped under torchrun)."""
         return _flat(self._D_train(x, labels=labels))
 
+    def _D_regularized(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """D as the D step's regularizers call it: the same module, never compiled."""
+        return _flat(self._D_eager(x, labels=labels))
+
     def _D_frozen(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """D in the G step: its weights are not trained there, so no DDP sync."""
         return _flat(self.D(x, labels=labels))
@@ -350,7 +359,7 @@ class Trainer:
             ctx = StepContext(
                 self.step,
                 self.G,
-                self._D,
+                self._D_regularized,
                 real,
                 fake,
                 real_labels,
