@@ -47,8 +47,9 @@ class StepContext:
     ``real`` and ``fake`` are the batches *before* ``augment``; ``real_logits``
     and ``fake_logits`` are D's outputs on the augmented batches (``real_logits``
     is ``None`` in the G step). In the D step ``fake`` is detached.
-    ``discriminator(x, labels)`` runs D on a batch; ``augment(x)`` applies the
-    data regularizers, as the trainer did for the logits above.
+    ``discriminator(x, labels)`` runs D on a batch (never through torch.compile,
+    so a penalty may differentiate D's input gradient again); ``augment(x)``
+    applies the data regularizers, as the trainer did for the logits above.
     """
 
     step: int
