@@ -77,6 +77,18 @@ def latency_stats(seconds: list[float], batch: int) -> dict[str, float]:
     }
 
 
+def torch_sample(
+    model: torch.nn.Module,
+    batch: int,
+    latent_dim: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> np.ndarray:
+    """Torch eager sampling as OnnxSampler returns it: uint8 NHWC images in host memory."""
+    with torch.no_grad():
+        return to_uint8(model(torch.randn(batch, latent_dim, device=device, dtype=dtype)))
+
+
 def dcgan64_artifact(root: Path) -> Path:
     """An (untrained) DCGAN 64x64 RGB generator artifact."""
     arch = get_architecture("dcgan")
@@ -108,14 +120,11 @@ def bench_generator(
         "batch_norms_folded": fold_batchnorm(folded),
     }
     for batch in (1, 64):
-
-        def eager(b: int = batch, model: torch.nn.Module = g) -> np.ndarray:
-            with torch.no_grad():
-                return to_uint8(model(torch.randn(b, g.latent_dim)))
-
         runners: dict[str, Callable[[], object]] = {
-            f"torch_eager_b{batch}": eager,
-            f"torch_eager_folded_b{batch}": functools.partial(eager, model=folded),
+            f"torch_eager_b{batch}": functools.partial(torch_sample, g, batch, g.latent_dim),
+            f"torch_eager_folded_b{batch}": functools.partial(
+                torch_sample, folded, batch, g.latent_dim
+            ),
             f"onnx_sampler_b{batch}": functools.partial(sampler.sample, batch),
             f"onnx_sampler_int8_b{batch}": functools.partial(int8_sampler.sample, batch),
         }
@@ -171,17 +180,12 @@ def bench_generator_gpu(
         "rounds": rounds,
     }
     for batch in (1, 64):
-
-        def eager(
-            b: int = batch, model: torch.nn.Module = eager32, dtype: torch.dtype = torch.float32
-        ) -> np.ndarray:
-            with torch.no_grad():
-                return to_uint8(model(torch.randn(b, g.latent_dim, device=dev, dtype=dtype)))
-
         runners: dict[str, Callable[[], object]] = {
-            f"torch_eager_fp32_b{batch}": eager,
+            f"torch_eager_fp32_b{batch}": functools.partial(
+                torch_sample, eager32, batch, g.latent_dim, dev
+            ),
             f"torch_eager_fp16_b{batch}": functools.partial(
-                eager, model=eager16, dtype=torch.float16
+                torch_sample, eager16, batch, g.latent_dim, dev, torch.float16
             ),
         }
         for precision, sampler in samplers.items():
