@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from gankit import config as config_mod
-from gankit.training.config import resolve
-from gankit.training.trainer import Trainer
 
-from fmnist_quality import PROGAN_OVERRIDES
+from fmnist_quality import PROGAN_OVERRIDES, train, training_counts
 from report import write_json
 
 #: operators counted as element-wise work (activations, normalization, scaling, fills)
@@ -66,15 +63,6 @@ def overrides_for(arch: str, extra: dict[str, object]) -> dict[str, object]:
     return {**base, **extra}
 
 
-def train(arch: str, overrides: dict[str, object], steps: int, out: Path) -> tuple[float, int]:
-    """Train ``steps`` steps from scratch; returns (seconds, images seen)."""
-    shutil.rmtree(out, ignore_errors=True)
-    trainer = Trainer(resolve(arch, "fashion-mnist", overrides=overrides, steps=steps), out)
-    t0 = time.perf_counter()
-    trainer.fit()
-    return time.perf_counter() - t0, int(trainer.images_seen)
-
-
 def op_shares(prof: Any) -> dict[str, float]:
     """Shares of the profiled self CPU time: convolutions, element-wise, other."""
     total = conv = elementwise = 0.0
@@ -105,9 +93,10 @@ def main() -> None:
     overrides = overrides_for(args.arch, config_mod.parse_overrides(args.set))
     root = Path(tempfile.mkdtemp(prefix="gankit-step-profile-"))
     try:
-        seconds, images = train(args.arch, overrides, args.steps, root / "timed")
+        g, seconds = train(args.arch, root / "timed", overrides, args.steps)
+        images = training_counts(g)["images_seen"]
         with profile(activities=[ProfilerActivity.CPU]) as prof:
-            train(args.arch, overrides, args.profile_steps, root / "profiled")
+            train(args.arch, root / "profiled", overrides, args.profile_steps)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result = {
