@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,50 @@ def test_artifact_is_the_plain_final_resolution_generator(tmp_path: Path) -> Non
 def test_rejects_unsupported_shapes() -> None:
     with pytest.raises(gankit.errors.ConfigError, match="power-of-two"):
         gankit.create_generator("progan", data_shape=(1, 28, 28))
+
+
+def test_rejects_bad_widths() -> None:
+    with pytest.raises(gankit.errors.ConfigError, match=r"arch.d_fmap_base must be >= 0.*-8"):
+        gankit.create_discriminator("progan", **{**SMALL, "d_fmap_base": -8})
+    with pytest.raises(gankit.errors.ConfigError, match=r"arch.max_width must be >= 1, got 0"):
+        gankit.create_generator("progan", **{**SMALL, "max_width": 0})
+
+
+def test_discriminator_width_is_its_own_option() -> None:
+    def conv_widths(module: torch.nn.Module) -> list[int]:
+        return [m.weight.shape[0] for m in module.modules() if isinstance(m, EqualizedConv2d)]
+
+    g = gankit.create_generator("progan", **SMALL, d_fmap_base=128)
+    d_same = gankit.create_discriminator("progan", **SMALL)
+    d_wide = gankit.create_discriminator("progan", **SMALL, d_fmap_base=128, d_max_width=32)
+    assert g.to_rgb[3].weight.shape[1] == 8  # G keeps fmap_base 64: 16, 16, 16, 8
+    assert max(conv_widths(d_same)) == 16
+    assert d_wide.from_rgb[3][0].weight.shape[0] == 16  # 128 >> 3 at 32x32
+    assert max(conv_widths(d_wide)) == 32  # capped by d_max_width
+    assert d_wide(torch.zeros(2, 1, 32, 32)).shape == (2,)
+
+
+@pytest.mark.skipif(shutil.which("c++") is None, reason="torch.compile on CPU needs a C++ compiler")
+def test_compile_builds_one_graph_per_phase_and_trains_like_eager(tmp_path: Path) -> None:
+    """Each phase gets one compiled graph per network, whatever alpha does, and the
+    trainer drops a past phase's graphs: with a recompile limit of 1, a second graph
+    of the same function (alpha specialized at 0, or a phase beyond the limit, which
+    at the default limit of 8 a 64x64 ProGAN reaches) fails the run."""
+    overrides = {**TINY, "data.size": 8, "images_per_phase": 32}  # 2 steps per phase
+    runs = {}
+    for compiled in (False, True):
+        spec = resolve("progan", "digits", overrides={**overrides, "compile": compiled}, steps=6)
+        out = tmp_path / f"compile-{compiled}"
+        graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+        with torch._dynamo.config.patch(recompile_limit=1, fail_on_recompile_limit_hit=True):
+            Trainer(spec, out).fit()
+        graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs
+        assert graphs == (6 if compiled else 0)  # G and D in each of 3 phases
+        latest = ckpt.load_latest(out / "checkpoints")
+        assert latest is not None
+        assert latest.meta["phase"] == "8x8 stabilize"
+        runs[compiled] = latest.tensors
+    keys = [k for k in runs[False] if k.split(".")[0] in ("G", "D")]
+    assert keys
+    for k in keys:
+        torch.testing.assert_close(runs[True][k], runs[False][k], atol=1e-5, rtol=1e-4, msg=k)

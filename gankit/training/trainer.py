@@ -285,8 +285,18 @@ class Trainer:
                 group["lr"] = base * factor
 
     def set_phase(self, phase: str) -> None:
-        """Enter a named training phase; fires ``gankit_on_phase_change`` when it changes."""
+        """Enter a named training phase; fires ``gankit_on_phase_change`` when it changes.
+
+        With ``compile`` on, a change of phase also drops torch.compile's graphs.
+        """
         if phase != self.phase:
+            if self.cfg.compile and self.phase:
+                # A phase changes what the networks compute (ProGAN: one more level),
+                # so dynamo compiles new graphs for it. Past ``recompile_limit`` (8)
+                # graphs per function it would run the rest of training eagerly, with
+                # only a warning: a ProGAN at 64x64 has 9 phases. Phases are assumed
+                # not to come back, so the past phases' graphs are dropped here.
+                torch.compiler.reset()
             self.phase = phase
             self.manager.hook.gankit_on_phase_change(trainer=self, phase=phase)
 

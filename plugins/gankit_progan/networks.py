@@ -11,7 +11,7 @@ state, which is what artifacts and ONNX export use.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,8 @@ class ProGANConfig(ArchConfig):
 
     data_shape: (channels, R, R), R a power of two from 8 to 1024.
     max_width / fmap_base: channels at level l are min(max_width, fmap_base >> l).
+    d_max_width / d_fmap_base: the same for D alone (0: G's value), e.g. a wider D
+    than G.
     images_per_phase: real images shown in each fade-in and each stabilization phase.
     batch_sizes / learning_rates: per resolution from 4x4 up (empty: the train config's);
     the last value is used for any higher resolution.
@@ -37,15 +39,32 @@ class ProGANConfig(ArchConfig):
     latent_dim: int = 128
     data_shape: tuple[int, ...] = (1, 32, 32)
     num_classes: int = 0
-    max_width: int = 128
-    fmap_base: int = 1024
-    images_per_phase: int = 60000
-    batch_sizes: tuple[int, ...] = ()
-    learning_rates: tuple[float, ...] = ()
+    max_width: int = field(default=128, metadata={"help": "most channels at any level"})
+    fmap_base: int = field(
+        default=1024,
+        metadata={"help": "channels at level l (4x4 is 0): min(max_width, fmap_base >> l)"},
+    )
+    d_max_width: int = field(default=0, metadata={"help": "D's max_width (0: G's)"})
+    d_fmap_base: int = field(
+        default=0, metadata={"help": "D's fmap_base (0: G's), e.g. a wider D than G"}
+    )
+    images_per_phase: int = field(
+        default=60000, metadata={"help": "real images in each fade-in and each stabilization"}
+    )
+    batch_sizes: tuple[int, ...] = field(
+        default=(),
+        metadata={
+            "help": "batch size per resolution from 4x4 up; the last one beyond (empty: batch_size)"
+        },
+    )
+    learning_rates: tuple[float, ...] = field(
+        default=(),
+        metadata={"help": "G and D learning rate per resolution from 4x4 up (empty: lr_g, lr_d)"},
+    )
 
 
 def num_levels(cfg: ProGANConfig) -> int:
-    """Levels from 4x4 to the final resolution (4x4 is level 0)."""
+    """Levels from 4x4 to the final resolution (4x4 is level 0); checks the shape and widths."""
     shape = tuple(cfg.data_shape)
     if len(shape) != 3 or shape[1] != shape[2] or shape[1] < 8 or shape[1] & (shape[1] - 1):
         raise ConfigError(
@@ -55,12 +74,26 @@ def num_levels(cfg: ProGANConfig) -> int:
         raise ConfigError(f"progan supports resolutions up to 1024, got {shape[1]}")
     if shape[0] not in (1, 3):
         raise ConfigError(f"progan supports 1 or 3 channels, got {shape[0]}")
+    for name, least in (("max_width", 1), ("fmap_base", 1), ("d_max_width", 0), ("d_fmap_base", 0)):
+        if getattr(cfg, name) < least:
+            raise ConfigError(
+                f"arch.{name} must be >= {least}"
+                + (" (0: the same as G's)" if least == 0 else "")
+                + f", got {getattr(cfg, name)}"
+            )
     return int(math.log2(shape[1])) - 1
 
 
 def width(cfg: ProGANConfig, level: int) -> int:
-    """Feature maps at ``level``."""
+    """G's feature maps at ``level``."""
     return max(1, min(cfg.max_width, cfg.fmap_base >> level))
+
+
+def d_width(cfg: ProGANConfig, level: int) -> int:
+    """D's feature maps at ``level`` (G's where ``d_max_width`` / ``d_fmap_base`` are 0)."""
+    max_width = cfg.d_max_width or cfg.max_width
+    fmap_base = cfg.d_fmap_base or cfg.fmap_base
+    return max(1, min(max_width, fmap_base >> level))
 
 
 def _act() -> nn.Module:
@@ -68,16 +101,34 @@ def _act() -> nn.Module:
 
 
 class GrowingModule(nn.Module):
-    """Shared growth state: ``level`` and ``alpha`` (plain attributes, not weights)."""
+    """Shared growth state: ``level``, ``alpha`` and ``fading`` (plain attributes).
+
+    ``forward`` branches only on ``level`` and ``fading`` and reads alpha from the
+    0-d buffer ``fade_alpha`` (not saved in the state dict). So ``torch.compile``
+    builds one graph per level and stage and does not recompile as alpha ramps, nor
+    specialize on alpha = 0 at the start of a fade-in, whatever the torch version's
+    handling of Python floats.
+    """
 
     max_level: int
+    fade_alpha: torch.Tensor
+
+    def _init_growth(self, max_level: int) -> None:
+        self.max_level = max_level
+        self.register_buffer("fade_alpha", torch.ones(()), persistent=False)
+        self.set_growth(max_level, 1.0)
 
     def set_growth(self, level: int, alpha: float) -> None:
         """Run up to ``level`` with the newest block faded in by ``alpha``."""
         if not 0 <= level <= self.max_level:
             raise ValueError(f"level must be in 0..{self.max_level}, got {level}")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         self.level = level
         self.alpha = float(alpha)
+        self.fading = level > 0 and self.alpha < 1.0
+        with torch.no_grad():
+            self.fade_alpha.fill_(self.alpha)
 
 
 class ProGANGenerator(GrowingModule):
@@ -85,7 +136,7 @@ class ProGANGenerator(GrowingModule):
 
     def __init__(self, cfg: ProGANConfig) -> None:
         super().__init__()
-        self.max_level = num_levels(cfg) - 1
+        max_level = num_levels(cfg) - 1
         channels = int(cfg.data_shape[0])
         self.latent_dim = cfg.latent_dim
         w0 = width(cfg, 0)
@@ -95,7 +146,7 @@ class ProGANGenerator(GrowingModule):
             _act(), PixelNorm(), EqualizedConv2d(w0, w0, 3, 1), _act(), PixelNorm()
         )
         self.blocks = nn.ModuleList()
-        for level in range(1, self.max_level + 1):
+        for level in range(1, max_level + 1):
             w_in, w_out = width(cfg, level - 1), width(cfg, level)
             self.blocks.append(
                 nn.Sequential(
@@ -109,9 +160,9 @@ class ProGANGenerator(GrowingModule):
             )
         self.to_rgb = nn.ModuleList(
             EqualizedConv2d(width(cfg, level), channels, 1, gain=1.0)
-            for level in range(self.max_level + 1)
+            for level in range(max_level + 1)
         )
-        self.set_growth(self.max_level, 1.0)
+        self._init_growth(max_level)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Generate images at the current level, fading the newest block in by alpha."""
@@ -124,9 +175,9 @@ class ProGANGenerator(GrowingModule):
             prev = h
             h = self.blocks[level - 1](F.interpolate(h, scale_factor=2.0, mode="nearest"))
         out = self.to_rgb[self.level](h)
-        if self.level > 0 and self.alpha < 1.0:
+        if self.fading:
             low = F.interpolate(self.to_rgb[self.level - 1](prev), scale_factor=2.0, mode="nearest")
-            out = self.alpha * out + (1.0 - self.alpha) * low
+            out = self.fade_alpha * out + (1.0 - self.fade_alpha) * low
         return torch.tanh(out)
 
 
@@ -136,14 +187,14 @@ class ProGANDiscriminator(GrowingModule):
     def __init__(self, cfg: ProGANConfig) -> None:
         super().__init__()
         channels = int(cfg.data_shape[0])
-        self.max_level = num_levels(cfg) - 1
+        max_level = num_levels(cfg) - 1
         self.from_rgb = nn.ModuleList(
-            nn.Sequential(EqualizedConv2d(channels, width(cfg, level), 1), _act())
-            for level in range(self.max_level + 1)
+            nn.Sequential(EqualizedConv2d(channels, d_width(cfg, level), 1), _act())
+            for level in range(max_level + 1)
         )
         self.blocks = nn.ModuleList()  # blocks[l - 1] takes level l down to level l - 1
-        for level in range(1, self.max_level + 1):
-            w_in, w_out = width(cfg, level), width(cfg, level - 1)
+        for level in range(1, max_level + 1):
+            w_in, w_out = d_width(cfg, level), d_width(cfg, level - 1)
             self.blocks.append(
                 nn.Sequential(
                     EqualizedConv2d(w_in, w_in, 3, 1),
@@ -153,7 +204,7 @@ class ProGANDiscriminator(GrowingModule):
                     nn.AvgPool2d(2),
                 )
             )
-        w0 = width(cfg, 0)
+        w0 = d_width(cfg, 0)
         self.final = nn.Sequential(
             MinibatchStdDev(),
             EqualizedConv2d(w0 + 1, w0, 3, 1),
@@ -163,7 +214,7 @@ class ProGANDiscriminator(GrowingModule):
             nn.Flatten(),
             EqualizedLinear(w0, 1, gain=1.0),
         )
-        self.set_growth(self.max_level, 1.0)
+        self._init_growth(max_level)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Score images of the current resolution."""
@@ -172,9 +223,9 @@ class ProGANDiscriminator(GrowingModule):
         h = self.from_rgb[self.level](x)
         if self.level > 0:
             h = self.blocks[self.level - 1](h)
-            if self.alpha < 1.0:
+            if self.fading:
                 low = self.from_rgb[self.level - 1](F.avg_pool2d(x, 2))
-                h = self.alpha * h + (1.0 - self.alpha) * low
+                h = self.fade_alpha * h + (1.0 - self.fade_alpha) * low
             for level in range(self.level - 1, 0, -1):
                 h = self.blocks[level - 1](h)
         return self.final(h).reshape(-1)
