@@ -38,9 +38,14 @@ class ArchConfig:
     the user sets them.
     """
 
-    latent_dim: int = 100
-    data_shape: tuple[int, ...] = (1, 32, 32)
-    num_classes: int = 0
+    latent_dim: int = field(default=100, metadata={"help": "size of the latent vector z"})
+    data_shape: tuple[int, ...] = field(
+        default=(1, 32, 32),
+        metadata={"help": "one sample's shape, (C, H, W) or (D,); set from the data"},
+    )
+    num_classes: int = field(
+        default=0, metadata={"help": "classes of a conditional model (0: unconditional)"}
+    )
 
     @property
     def channels(self) -> int:

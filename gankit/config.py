@@ -41,8 +41,22 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "")
 
 
+def _inherited_help(config_cls: type, name: str) -> str:
+    """The help of field ``name`` in the nearest base dataclass that gives one."""
+    for base in config_cls.__mro__[1:]:
+        if dataclasses.is_dataclass(base):
+            for f in dataclasses.fields(base):
+                if f.name == name and f.metadata.get("help"):
+                    return str(f.metadata["help"])
+    return ""
+
+
 def describe(config_cls: type) -> list[FieldInfo]:
-    """List the fields of a config dataclass with their types and defaults."""
+    """List the fields of a config dataclass with their types, defaults and help.
+
+    A field redeclared without help (say ``latent_dim`` with another default)
+    keeps the help its base class gives it.
+    """
     hints = typing.get_type_hints(config_cls)
     out = []
     for f in dataclasses.fields(config_cls):
@@ -53,7 +67,12 @@ def describe(config_cls: type) -> list[FieldInfo]:
         else:
             default = None
         out.append(
-            FieldInfo(f.name, _type_name(hints[f.name]), default, f.metadata.get("help", ""))
+            FieldInfo(
+                f.name,
+                _type_name(hints[f.name]),
+                default,
+                f.metadata.get("help") or _inherited_help(config_cls, f.name),
+            )
         )
     return out
 

@@ -27,6 +27,7 @@ import gankit
 from gankit import hookimpl
 from gankit.cli import main
 from gankit.components import ArchConfig, Architecture, Loss
+from gankit.config import describe
 from gankit.errors import AmbiguousComponentError, PluginLoadError, UnknownComponentError
 from gankit.plugins import PluginManager, set_manager
 
@@ -476,6 +477,21 @@ def test_cli_info_json_shows_every_config_field(capsys: pytest.CaptureFixture[st
     assert types["latent_dim"] == "int" and types["minibatch_std"] == "bool"
     assert types["data_shape"] == "tuple[int, ...]"
     assert info["needs_labels"] is False and info["recipe"]["loss"] == "non-saturating"
+
+
+def test_every_builtin_component_field_has_help() -> None:
+    """``gankit info`` explains every option of the built-in plugins; a field that
+    only changes its default (``latent_dim``) keeps its base class's help."""
+    manager = gankit.get_manager()
+    missing = []
+    for comp in manager.components():
+        if comp.plugin.startswith("gankit-"):
+            fields = describe(comp.config)
+            missing += [f"{comp.kind} {comp.name}: {f.name}" for f in fields if not f.help]
+    assert not missing, missing
+    dcgan = manager.get("architecture", "dcgan").config
+    [latent] = [f for f in describe(dcgan) if f.name == "latent_dim"]
+    assert latent.default == 100 and latent.help == "size of the latent vector z"
 
 
 def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,7 @@ concatenating labels to the input.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -31,9 +31,15 @@ class CGANConfig(ArchConfig):
     latent_dim: int = 100
     data_shape: tuple[int, ...] = (1, 32, 32)
     num_classes: int = 10
-    embed_dim: int = 32
-    g_width: int = 64
-    d_width: int = 64
+    embed_dim: int = field(
+        default=32, metadata={"help": "size of G's label embedding, concatenated to z"}
+    )
+    g_width: int = field(
+        default=64, metadata={"help": "G's channels at the highest resolution (as dcgan)"}
+    )
+    d_width: int = field(
+        default=64, metadata={"help": "D's channels at the highest resolution (as dcgan)"}
+    )
 
 
 def _check(cfg: CGANConfig) -> tuple[int, int]:

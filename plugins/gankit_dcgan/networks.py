@@ -7,7 +7,7 @@ output), LeakyReLU(0.2) in D, weights drawn from N(0, 0.02).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -32,9 +32,18 @@ class DCGANConfig(ArchConfig):
     latent_dim: int = 100
     data_shape: tuple[int, ...] = (1, 32, 32)
     num_classes: int = 0
-    g_width: int = 64
-    d_width: int = 64
-    minibatch_std: bool = False
+    g_width: int = field(
+        default=64,
+        metadata={"help": "G's channels at the highest resolution; doubled per halving, up to 8x"},
+    )
+    d_width: int = field(
+        default=64,
+        metadata={"help": "D's channels at the highest resolution; doubled per halving, up to 8x"},
+    )
+    minibatch_std: bool = field(
+        default=False,
+        metadata={"help": "a minibatch standard-deviation channel before D's last layer"},
+    )
 
 
 def _no_labels(labels: torch.Tensor | None) -> None:

@@ -13,7 +13,7 @@ Following the PacGAN protocol (Lin et al., 2018), on ``n`` samples (2500 there):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -28,10 +28,14 @@ class MixtureModesConfig:
     min_per_mode: high-quality samples a mode needs to count as covered. seed: latent seed.
     """
 
-    n: int = 2500
-    threshold_std: float = 3.0
-    min_per_mode: int = 20
-    seed: int = 0
+    n: int = field(default=2500, metadata={"help": "samples drawn"})
+    threshold_std: float = field(
+        default=3.0, metadata={"help": "a sample within this many mode stds is high quality"}
+    )
+    min_per_mode: int = field(
+        default=20, metadata={"help": "high-quality samples a mode needs to count as covered"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the latent vectors"})
 
 
 def mixture_stats(

@@ -8,7 +8,7 @@ uses multilayer perceptrons. The form follows ``data_shape``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -39,12 +39,25 @@ class WGANGPConfig(ArchConfig):
     latent_dim: int = 128
     data_shape: tuple[int, ...] = (1, 32, 32)
     num_classes: int = 0
-    g_width: int = 64
-    d_width: int = 64
-    critic_norm: str = "layer"
-    mlp_hidden: int = 512
-    mlp_layers: int = 3
-    mlp_batchnorm: bool = True
+    g_width: int = field(
+        default=64, metadata={"help": "G's channels at the highest resolution (as dcgan; images)"}
+    )
+    d_width: int = field(
+        default=64, metadata={"help": "the critic's channels at the highest resolution (images)"}
+    )
+    critic_norm: str = field(
+        default="layer",
+        metadata={"help": "normalization in the critic: layer or none (no batch norm)"},
+    )
+    mlp_hidden: int = field(
+        default=512, metadata={"help": "hidden width of the MLP form (vector data)"}
+    )
+    mlp_layers: int = field(
+        default=3, metadata={"help": "hidden layers of the MLP form (vector data)"}
+    )
+    mlp_batchnorm: bool = field(
+        default=True, metadata={"help": "batch norm in G's MLP (the paper's toy G has it)"}
+    )
 
 
 def is_vector(cfg: WGANGPConfig) -> bool:
