@@ -30,6 +30,7 @@ from gankit.components import ArchConfig, Architecture, Loss
 from gankit.config import describe
 from gankit.errors import AmbiguousComponentError, PluginLoadError, UnknownComponentError
 from gankit.plugins import PluginManager, set_manager
+from gankit.training.config import TrainConfig
 
 TESTPLUG = """
 import math
@@ -492,6 +493,18 @@ def test_every_builtin_component_field_has_help() -> None:
     dcgan = manager.get("architecture", "dcgan").config
     [latent] = [f for f in describe(dcgan) if f.name == "latent_dim"]
     assert latent.default == 100 and latent.help == "size of the latent vector z"
+
+
+def test_cli_info_train_lists_every_trainer_option(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "info", "train", "--json")
+    assert code == 0, err
+    [info] = json.loads(out)
+    fields = {f["name"]: f for f in info["config"]}
+    assert list(fields) == [f.name for f in dataclasses.fields(TrainConfig)]
+    assert fields["compile"]["default"] is False and fields["batch_size"]["default"] == 64
+    assert [name for name, f in fields.items() if not f["help"]] == []
+    code, _, err = cli(capsys, "info", "trian")
+    assert code == 2 and "did you mean train" in err
 
 
 def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:

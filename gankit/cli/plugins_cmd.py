@@ -100,10 +100,7 @@ def _component_dict(c: Component) -> dict[str, Any]:
         "name": c.name,
         "plugin": c.plugin,
         "description": c.description,
-        "config": [
-            {"name": f.name, "type": f.type, "default": f.default, "help": f.help}
-            for f in config_mod.describe(c.config)
-        ],
+        "config": _fields(c.config),
     }
     if isinstance(c, Architecture):
         out["needs_labels"] = c.needs_labels
@@ -114,21 +111,49 @@ def _component_dict(c: Component) -> dict[str, Any]:
     return out
 
 
+#: the name ``gankit info`` gives the trainer's own options
+TRAIN = "train"
+
+
+def _train_dict() -> dict[str, Any]:
+    from gankit.training.config import TrainConfig
+
+    return {
+        "kind": "trainer",
+        "name": TRAIN,
+        "plugin": "gankit",
+        "description": "options of the generic trainer (an architecture's recipe "
+        "overrides some defaults: see gankit info ARCH)",
+        "config": _fields(TrainConfig),
+    }
+
+
+def _fields(config_cls: type) -> list[dict[str, Any]]:
+    return [
+        {"name": f.name, "type": f.type, "default": f.default, "help": f.help}
+        for f in config_mod.describe(config_cls)
+    ]
+
+
 @app.command("info")
 def info_command(
-    name: Annotated[str, typer.Argument(help="Component name, e.g. dcgan or dcgan@gankit-dcgan")],
+    name: Annotated[
+        str,
+        typer.Argument(help="Component name, e.g. dcgan or dcgan@gankit-dcgan; train: the trainer"),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Describe a component: plugin, description and every config field with its default."""
+    """Describe a component (plugin, description, every config field with its default
+    and meaning), or with ``train`` the trainer's options."""
     found = find_any(name)
-    if not found:
+    if not found and name != TRAIN:
         import difflib
 
-        names = sorted({c.name for c in get_manager().components()})
+        names = sorted({c.name for c in get_manager().components()} | {TRAIN})
         close = difflib.get_close_matches(name.partition(QUALIFIER)[0], names, n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         raise GankitError(f"no component named {name!r}{hint} (see `gankit list`)")
-    data = [_component_dict(c) for c in found]
+    data = [_component_dict(c) for c in found] if found else [_train_dict()]
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
         return

@@ -86,43 +86,110 @@ class TrainConfig:
     plugin; needs the ``tensorboard`` package).
     """
 
-    steps: int = 0
-    batch_size: int = 64
-    loss: str = "non-saturating"
-    regularizers: tuple[str, ...] = ()
-    n_critic: int = 1
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas_g: tuple[float, float] = (0.5, 0.999)
-    betas_d: tuple[float, float] = (0.5, 0.999)
-    lr_decay: str = "none"
-    lr_decay_start: float = 0.5
-    lr_decay_final: float = 0.01
-    lr_decay_clock: str = "steps"
-    ema: bool = True
-    ema_kimg: float = 10.0
-    ema_rampup: float = 0.05
-    ema_bn_batches: int = 8
-    amp: str = "none"
-    seed: int = 0
-    device: str = "auto"
-    sample_every: int = 250
-    checkpoint_every: int = 250
-    log_every: int = 10
-    keep_checkpoints: int = 3
-    grid_size: int = 0
-    progress: bool = True
-    metrics: tuple[str, ...] = ()
-    metrics_every: int = 1000
-    best_metric: str = ""
-    best_mode: str = "min"
-    sync_batchnorm: bool = False
-    dist_timeout: float = 600.0
-    channels_last: bool = False
-    compile: bool = False
-    adam: str = "default"
-    max_minutes: float = 0.0
-    tensorboard: bool = False
+    steps: int = field(
+        default=0,
+        metadata={
+            "help": "generator steps (each after n_critic D steps); 0: the dataset's default"
+        },
+    )
+    batch_size: int = field(default=64, metadata={"help": "samples per D and G step"})
+    loss: str = field(
+        default="non-saturating", metadata={"help": "loss component (gankit list loss)"}
+    )
+    regularizers: tuple[str, ...] = field(
+        default=(), metadata={"help": "regularizer components (gankit list regularizer)"}
+    )
+    n_critic: int = field(default=1, metadata={"help": "D steps per G step"})
+    lr_g: float = field(default=2e-4, metadata={"help": "G's Adam learning rate"})
+    lr_d: float = field(default=2e-4, metadata={"help": "D's Adam learning rate"})
+    betas_g: tuple[float, float] = field(default=(0.5, 0.999), metadata={"help": "G's Adam betas"})
+    betas_d: tuple[float, float] = field(default=(0.5, 0.999), metadata={"help": "D's Adam betas"})
+    lr_decay: str = field(
+        default="none",
+        metadata={
+            "help": "none, or linear: both rates fall to lr_decay_final x from lr_decay_start on"
+        },
+    )
+    lr_decay_start: float = field(
+        default=0.5, metadata={"help": "fraction of the run at which the decay starts"}
+    )
+    lr_decay_final: float = field(
+        default=0.01, metadata={"help": "factor on both rates at the last step"}
+    )
+    lr_decay_clock: str = field(
+        default="steps",
+        metadata={"help": "steps, or time: the decay also follows wall time out of max_minutes"},
+    )
+    ema: bool = field(
+        default=True, metadata={"help": "average G's weights for sampling and export"}
+    )
+    ema_kimg: float = field(
+        default=10.0, metadata={"help": "half-life of the average, in thousands of images"}
+    )
+    ema_rampup: float = field(
+        default=0.05,
+        metadata={"help": "half-life at most this times the images seen (early in training)"},
+    )
+    ema_bn_batches: int = field(
+        default=8,
+        metadata={"help": "batches that recompute the averaged G's batch-norm statistics"},
+    )
+    amp: str = field(
+        default="none",
+        metadata={"help": "mixed precision: none, bf16, or fp16 (with a gradient scaler)"},
+    )
+    seed: int = field(default=0, metadata={"help": "seeds weights, data order and latents"})
+    device: str = field(
+        default="auto", metadata={"help": "auto (CUDA when available), cpu, cuda, cuda:N"}
+    )
+    sample_every: int = field(default=250, metadata={"help": "steps between sample grids"})
+    checkpoint_every: int = field(default=250, metadata={"help": "steps between checkpoints"})
+    log_every: int = field(default=10, metadata={"help": "steps between metrics.jsonl records"})
+    keep_checkpoints: int = field(
+        default=3, metadata={"help": "checkpoints kept on disk (the newest)"}
+    )
+    grid_size: int = field(
+        default=0,
+        metadata={
+            "help": "images in a sample grid, or points in a 2-D plot (0: 64 images, 2500 points)"
+        },
+    )
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    metrics: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "metrics computed while training and for the artifact (default: the dataset's)"
+        },
+    )
+    metrics_every: int = field(
+        default=1000, metadata={"help": "steps between metric computations (0: only at the end)"}
+    )
+    best_metric: str = field(
+        default="",
+        metadata={"help": "a logged METRIC/VALUE key to keep the best checkpoint by ('': none)"},
+    )
+    best_mode: str = field(default="min", metadata={"help": "min (lower is better) or max"})
+    sync_batchnorm: bool = field(
+        default=False, metadata={"help": "under torchrun, synchronize batch-norm statistics"}
+    )
+    dist_timeout: float = field(
+        default=600.0,
+        metadata={"help": "seconds a process waits for the others before the job fails"},
+    )
+    channels_last: bool = field(default=False, metadata={"help": "NHWC memory layout for G and D"})
+    compile: bool = field(
+        default=False, metadata={"help": "torch.compile G and D (recompiled at each phase change)"}
+    )
+    adam: str = field(
+        default="default", metadata={"help": "Adam implementation: default, foreach or fused"}
+    )
+    max_minutes: float = field(
+        default=0.0,
+        metadata={
+            "help": "stop after this much wall time in one run, writing the artifact (0: none)"
+        },
+    )
+    tensorboard: bool = field(default=False, metadata={"help": "also log to RUN_DIR/tensorboard"})
 
     def __post_init__(self) -> None:
         if self.amp not in ("none", "bf16", "fp16"):
