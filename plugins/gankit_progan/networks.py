@@ -84,16 +84,18 @@ def num_levels(cfg: ProGANConfig) -> int:
     return int(math.log2(shape[1])) - 1
 
 
+def _feature_maps(max_width: int, fmap_base: int, level: int) -> int:
+    return max(1, min(max_width, fmap_base >> level))
+
+
 def width(cfg: ProGANConfig, level: int) -> int:
     """G's feature maps at ``level``."""
-    return max(1, min(cfg.max_width, cfg.fmap_base >> level))
+    return _feature_maps(cfg.max_width, cfg.fmap_base, level)
 
 
 def d_width(cfg: ProGANConfig, level: int) -> int:
     """D's feature maps at ``level`` (G's where ``d_max_width`` / ``d_fmap_base`` are 0)."""
-    max_width = cfg.d_max_width or cfg.max_width
-    fmap_base = cfg.d_fmap_base or cfg.fmap_base
-    return max(1, min(max_width, fmap_base >> level))
+    return _feature_maps(cfg.d_max_width or cfg.max_width, cfg.d_fmap_base or cfg.fmap_base, level)
 
 
 def _act() -> nn.Module:
