@@ -152,14 +152,15 @@ def train(
         shutil.rmtree(out)
     spec = resolve(arch, "fashion-mnist", overrides=overrides, steps=steps, seed=seed)
     trainer = Trainer(spec, out)
-    for plugin in extra_plugins:
-        trainer.manager.register_plugin(plugin, name=f"benchmark-{type(plugin).__name__}")
+    names = [f"benchmark-{type(plugin).__name__}" for plugin in extra_plugins]
+    for plugin, name in zip(extra_plugins, names, strict=True):
+        trainer.manager.register_plugin(plugin, name=name)
     t0 = time.perf_counter()
     try:
         artifact = trainer.fit()
     finally:
-        for plugin in extra_plugins:
-            trainer.manager.pm.unregister(plugin)
+        for name in names:
+            trainer.manager.unregister_plugin(name)
     seconds = time.perf_counter() - t0
     return gankit.load_generator(str(artifact)), seconds
 

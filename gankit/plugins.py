@@ -186,6 +186,28 @@ class PluginManager:
         self._infos[name] = info
         return info
 
+    def unregister_plugin(self, name: str) -> None:
+        """Remove the plugin ``name``: its event hooks stop firing and its components go.
+
+        The counterpart of :meth:`register_plugin` for a plugin added for a while
+        (one benchmark run, one test); the name can then be registered again.
+        Raises :class:`KeyError` naming the registered plugins if there is none
+        of that name.
+        """
+        if name not in self._infos:
+            known = ", ".join(sorted(self._infos)) or "none"
+            raise KeyError(f"no plugin named {name!r} is registered (registered: {known})")
+        if self.pm.has_plugin(name):
+            self.pm.unregister(name=name)
+        del self._infos[name]
+        for by_name in self._components.values():
+            for comp_name in list(by_name):
+                kept = [c for c in by_name[comp_name] if c.plugin != name]
+                if kept:
+                    by_name[comp_name] = kept
+                else:
+                    del by_name[comp_name]
+
     def _collector(self, kind: str, plugin: str, into: list[Component]) -> Any:
         def register(component: Component) -> None:
             if not isinstance(component, Component) or component.kind != kind:

@@ -512,3 +512,40 @@ def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert out.strip() == f"gankit {importlib.metadata.version('gankit')}"
     assert gankit.__version__ == importlib.metadata.version("gankit")
+
+
+def test_unregister_removes_hooks_and_components_and_frees_the_name() -> None:
+    calls: list[str] = []
+
+    class Watcher:
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        @hookimpl
+        def gankit_on_train_start(self, trainer: Any) -> None:
+            calls.append(self.tag)
+
+    manager = PluginManager(load_entrypoints=False, strict=True)
+    manager.register_plugin(_pair_plugin("A"), name="plugA")
+    manager.register_plugin(_pair_plugin("B"), name="plugB")
+    manager.register_plugin(Watcher("first"), name="watcher")
+    manager.hook.gankit_on_train_start(trainer=None)
+    assert calls == ["first"]
+
+    manager.unregister_plugin("watcher")
+    manager.unregister_plugin("plugB")
+    manager.hook.gankit_on_train_start(trainer=None)
+    assert calls == ["first"]  # its hook no longer fires
+    assert [p.name for p in manager.plugins()] == ["plugA"]
+    # plugB's "toy" is gone, so the name is no longer ambiguous
+    assert manager.get("architecture", "toy").plugin == "plugA"
+
+    manager.register_plugin(Watcher("second"), name="watcher")  # the name is free again
+    manager.hook.gankit_on_train_start(trainer=None)
+    assert calls == ["first", "second"]
+
+    manager.unregister_plugin("plugA")
+    with pytest.raises(UnknownComponentError):
+        manager.get("architecture", "toy")
+    with pytest.raises(KeyError, match=r"no plugin named 'plugA' .*registered: watcher"):
+        manager.unregister_plugin("plugA")

@@ -178,7 +178,11 @@ class TrainConfig:
     )
     channels_last: bool = field(default=False, metadata={"help": "NHWC memory layout for G and D"})
     compile: bool = field(
-        default=False, metadata={"help": "torch.compile G and D (recompiled at each phase change)"}
+        default=False,
+        metadata={
+            "help": "torch.compile G and D, recompiled at each phase change (for GPUs: "
+            "slower on CPU)"
+        },
     )
     adam: str = field(
         default="default", metadata={"help": "Adam implementation: default, foreach or fused"}
