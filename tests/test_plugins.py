@@ -12,6 +12,7 @@ import dataclasses
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -505,6 +506,18 @@ def test_cli_info_train_lists_every_trainer_option(capsys: pytest.CaptureFixture
     assert [name for name, f in fields.items() if not f["help"]] == []
     code, _, err = cli(capsys, "info", "trian")
     assert code == 2 and "did you mean train" in err
+
+
+def test_training_guide_documents_every_trainer_option() -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
+    start = guide.index("| train option |")
+    table = guide[start : guide.index("\n\n", start)]
+    listed = set(re.findall(r"`(\w+)`", "".join(row.split("|")[1] for row in table.splitlines())))
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    missing = [n for n in names if n not in listed]
+    assert not missing, f"docs/training.md's option table lacks {missing}"
+    stale = sorted(listed - set(names))
+    assert not stale, f"docs/training.md's option table lists options that do not exist: {stale}"
 
 
 def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
