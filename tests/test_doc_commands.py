@@ -102,9 +102,10 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from hub_server import WRITE_TOKEN, FakeHub
 
 from gankit.hub import CATALOGUE_NAME, ZooEntry, load_catalogue
+
+from hub_server import WRITE_TOKEN, FakeHub
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from hub_server import READ_TOKEN, HubEnv, hub_environment
 from safetensors.torch import load_file, save_file
 
 import gankit
 from gankit import artifacts, hub
 from gankit.errors import ArtifactError, HubError, IntegrityError
+
+from hub_server import READ_TOKEN, HubEnv, hub_environment
 
 ZOO_ARTIFACT = Path(__file__).resolve().parents[1] / "zoo" / "gankit_zoo" / "dcgan-fashion-mnist"
 FILES = ("config.json", "model.safetensors", "samples.png")

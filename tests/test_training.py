@@ -24,6 +24,8 @@ from gankit.training import checkpoint as ckpt
 from gankit.training.config import resolve
 from gankit.training.trainer import Trainer, TrainingDiverged
 
+from run_state import assert_networks_close, assert_same_state, latest_state
+
 # A tiny DCGAN on 16x16 digits: a step takes milliseconds.
 TINY = {
     "data.size": 16,
@@ -41,19 +43,6 @@ def tiny_spec(steps: int, **extra: object):
     return resolve("dcgan", "digits", overrides={**TINY, **extra}, steps=steps, seed=3)
 
 
-def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    latest = ckpt.load_latest(run_dir / "checkpoints")
-    assert latest is not None
-    return latest.tensors
-
-
-def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    keys = [k for k in a if k.split(".")[0] in ("G", "D", "G_ema", "opt_g", "opt_d")]
-    assert keys and set(keys) <= set(b)
-    for k in keys:
-        assert torch.equal(a[k], b[k]), f"{k} differs"
-
-
 def test_half_resume_half_equals_straight_run(tmp_path: Path) -> None:
     spec = tiny_spec(8, checkpoint_every=4, sample_every=4)
     Trainer(spec, tmp_path / "straight").fit()
@@ -62,7 +51,7 @@ def test_half_resume_half_equals_straight_run(tmp_path: Path) -> None:
     resumed = Trainer(spec, tmp_path / "halves")
     resumed.fit(8)
     assert resumed.step == 8
-    assert_same_state(weights(tmp_path / "straight"), weights(tmp_path / "halves"))
+    assert_same_state(latest_state(tmp_path / "straight"), latest_state(tmp_path / "halves"))
     a = load_file(str(tmp_path / "straight" / "artifact" / "model.safetensors"))
     b = load_file(str(tmp_path / "halves" / "artifact" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -95,11 +84,8 @@ def test_compile_with_r1_trains_like_eager(tmp_path: Path) -> None:
         out = tmp_path / f"compile-{compiled}"
         spec = tiny_spec(2, regularizers="r1", **{"regularizers.r1.interval": 1}, compile=compiled)
         Trainer(spec, out).fit()
-        runs[compiled] = weights(out)
-    keys = [k for k in runs[False] if k.split(".")[0] in ("G", "D")]
-    assert keys
-    for k in keys:
-        torch.testing.assert_close(runs[True][k], runs[False][k], atol=1e-5, rtol=1e-4, msg=k)
+        runs[compiled] = latest_state(out)
+    assert_networks_close(runs[True], runs[False])
 
 
 def test_linear_lr_decay_reaches_final_and_resumes_exactly(tmp_path: Path) -> None:
@@ -117,7 +103,7 @@ def test_linear_lr_decay_reaches_final_and_resumes_exactly(tmp_path: Path) -> No
     resumed = Trainer(spec, tmp_path / "halves")
     resumed.fit()
     assert resumed.step == 8
-    assert_same_state(weights(tmp_path / "straight"), weights(tmp_path / "halves"))
+    assert_same_state(latest_state(tmp_path / "straight"), latest_state(tmp_path / "halves"))
 
 
 def test_lr_factor_schedule() -> None:
@@ -256,7 +242,7 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    assert_same_state(weights(straight), weights(killed))
+    assert_same_state(latest_state(straight), latest_state(killed))
 
 
 def test_truncated_checkpoint_falls_back_to_previous(tmp_path: Path) -> None:
@@ -274,7 +260,7 @@ def test_truncated_checkpoint_falls_back_to_previous(tmp_path: Path) -> None:
     resumed = Trainer(spec, run)
     resumed.fit(6)
     Trainer(spec, tmp_path / "straight").fit()
-    assert_same_state(weights(tmp_path / "straight"), weights(run))
+    assert_same_state(latest_state(tmp_path / "straight"), latest_state(run))
 
 
 def test_run_directory_contents_and_artifact(tmp_path: Path) -> None:

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from hub_server import HubEnv, hub_environment
 from typer.testing import CliRunner
 
 import gankit
 from gankit import artifacts, hub
 from gankit.cli import app
 from gankit.errors import GankitError, HubError, IntegrityError
+
+from hub_server import HubEnv, hub_environment
 
 NAME = "dcgan-fashion-mnist"
 ZOO = Path(__file__).resolve().parents[1] / "zoo" / "gankit_zoo"
