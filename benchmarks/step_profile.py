@@ -7,9 +7,9 @@ one-image phases, so that it grows to 32x32 in its first steps; both with
 steps without a profiler, once running ``--profile-steps`` steps under
 torch.profiler. Each run first takes ``--warmup`` steps that are not measured
 (ProGAN grows to 32x32 in them), and the data set's loading is never measured
-(see :class:`StepWindow`). It reports milliseconds per step and per real image, and the share of the
-profiled operator time that went to convolutions (forward and backward), to
-element-wise operators, and to everything else.
+(see :class:`StepWindow`). It reports milliseconds per step and per real image,
+and the share of the profiled operator time that went to convolutions (forward
+and backward), to element-wise operators, and to everything else.
 
     OMP_NUM_THREADS=1 python benchmarks/step_profile.py --arch progan \
         --set loss=non-saturating regularizers=r1 regularizers.r1.gamma=0.5 lr_d=1.6e-2
@@ -100,10 +100,9 @@ class StepWindow:
                 self.prof.stop()
 
 
-def measure(arch: str, out: Path, overrides: dict[str, object], window: StepWindow) -> StepWindow:
-    """Train ``arch`` for the window's warm-up and measured steps; return the window."""
+def measure(arch: str, out: Path, overrides: dict[str, object], window: StepWindow) -> None:
+    """Train ``arch`` for the window's warm-up and measured steps; the window keeps the results."""
     train(arch, out, overrides, window.warmup + window.steps, extra_plugins=(window,))
-    return window
 
 
 def op_shares(prof: Any) -> dict[str, float]:
@@ -142,10 +141,10 @@ def main() -> None:
     overrides = overrides_for(args.arch, config_mod.parse_overrides(args.set))
     root = Path(tempfile.mkdtemp(prefix="gankit-step-profile-"))
     try:
-        clock = StepWindow(args.warmup, args.steps, profiled=False)
-        timed = measure(args.arch, root / "timed", overrides, clock)
-        window = StepWindow(args.warmup, args.profile_steps, profiled=True)
-        profiled = measure(args.arch, root / "profiled", overrides, window)
+        timed = StepWindow(args.warmup, args.steps, profiled=False)
+        measure(args.arch, root / "timed", overrides, timed)
+        profiled = StepWindow(args.warmup, args.profile_steps, profiled=True)
+        measure(args.arch, root / "profiled", overrides, profiled)
         prof = profiled.prof
         assert prof is not None
     finally:
