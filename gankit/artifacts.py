@@ -143,18 +143,43 @@ def _weights_path(directory: Path) -> Path:
 
 def build_generator(info: ArtifactInfo) -> nn.Module:
     """Rebuild the (untrained) generator module an artifact describes, via the registry."""
+    from gankit.plugins import QUALIFIER, get_manager
     from gankit.registry import get_architecture, make_config
 
-    try:
-        arch = get_architecture(info.architecture)
-    except UnknownComponentError:
-        plugin = f" (plugin {info.plugin!r} {info.plugin_version})" if info.plugin else ""
-        raise ArtifactError(
-            f"this artifact needs architecture {info.architecture!r}{plugin}, which no installed "
-            f"plugin provides: install the plugin that provides {info.architecture!r}"
-        ) from None
-    assert arch.generator is not None
-    return arch.generator(make_config(arch, info.arch_config))
+    # The plugin recorded at training time comes first, so an artifact keeps
+    # loading after another plugin starts to provide a component of the same name.
+    names = [f"{info.architecture}{QUALIFIER}{info.plugin}"] if info.plugin else []
+    names.append(info.architecture)
+    for name in names:
+        try:
+            arch = get_architecture(name)
+        except UnknownComponentError:
+            continue
+        assert arch.generator is not None
+        return arch.generator(make_config(arch, info.arch_config))
+    raise ArtifactError(_missing_architecture(info, get_manager().plugins()))
+
+
+def _missing_architecture(info: ArtifactInfo, plugins: list[Any]) -> str:
+    """Say why no installed plugin provides the artifact's architecture, and the fix."""
+    needed = f"architecture {info.architecture!r}"
+    if info.plugin:
+        needed += f" (plugin {info.plugin!r} {info.plugin_version})".replace(" )", ")")
+    state = {p.name: p for p in plugins}.get(info.plugin)
+    if state is not None and state.status == "failed":
+        return (
+            f"this artifact needs {needed}, but that plugin failed to load ({state.error}); "
+            f"fix or reinstall it (`gankit plugins` shows every plugin's status)"
+        )
+    if state is not None and state.status == "disabled":
+        return (
+            f"this artifact needs {needed}, but that plugin is disabled; drop it from "
+            f"--disable-plugin / GANKIT_DISABLE_PLUGINS"
+        )
+    return (
+        f"this artifact needs {needed}, which no installed plugin provides: install the "
+        f"plugin that provides {info.architecture!r}"
+    )
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -11,6 +11,9 @@ config, so a user names a single ``--arch``. Their config must subclass
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,6 +23,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The kinds of component, in the order ``gankit list`` shows them.
 KINDS = ("architecture", "loss", "regularizer", "dataset", "metric")
+
+#: What a component name may look like: lowercase words joined by dashes. Dots
+#: would clash with dotted override keys (``regularizers.NAME.KEY``) and ``@``
+#: with qualified names (``NAME@PLUGIN``).
+NAME_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 @dataclass
@@ -169,3 +177,68 @@ class Metric(Component):
 
     kind: ClassVar[str] = "metric"
     factory: Callable[[Any], Any] | None = None
+
+
+def check_record(component: Component) -> None:
+    """Raise if ``component`` breaks the rules every record must follow.
+
+    Checked when a plugin registers the record, so a mistake shows up as a
+    failed plugin in ``gankit plugins`` (naming the component and the fix)
+    rather than as an error at first use that blames the user's config:
+
+    - ``name`` is lowercase words joined by dashes (:data:`NAME_PATTERN`);
+    - ``config`` is a dataclass type whose fields all have defaults and whose
+      type hints resolve (define it at module level);
+    - an architecture's ``config`` subclasses :class:`ArchConfig`, and its
+      ``generator`` and ``discriminator`` are callables; the other kinds have a
+      callable ``factory``.
+
+    Raises:
+        ValueError: for a bad name or a field without a default.
+        TypeError: for a config that is not a dataclass, hints that do not
+            resolve, or a missing factory.
+    """
+    what = f"{component.kind} {component.name!r}"
+    if not NAME_PATTERN.fullmatch(component.name):
+        raise ValueError(
+            f"invalid {component.kind} name {component.name!r}: use lowercase letters, "
+            f"digits and dashes (like 'my-gan'); '@' is reserved for NAME@PLUGIN"
+        )
+    config = component.config
+    if not (isinstance(config, type) and dataclasses.is_dataclass(config)):
+        raise TypeError(
+            f"{what}: config must be a dataclass type (decorate the class with "
+            f"@dataclass), got {config!r}"
+        )
+    missing = [
+        f.name
+        for f in dataclasses.fields(config)
+        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ValueError(
+            f"{what}: config {config.__name__} field(s) {', '.join(missing)} have no default; "
+            f"give every field a default (users set only the options they change)"
+        )
+    try:
+        typing.get_type_hints(config)
+    except Exception as exc:  # noqa: BLE001 - any failure to resolve is the same mistake
+        raise TypeError(
+            f"{what}: the type hints of config {config.__name__} do not resolve "
+            f"({type(exc).__name__}: {exc}); define the dataclass and the types it names "
+            f"at module level"
+        ) from exc
+    if isinstance(component, Architecture):
+        if not issubclass(config, ArchConfig):
+            raise TypeError(
+                f"{what}: config {config.__name__} must subclass gankit.components.ArchConfig "
+                f"(it holds latent_dim, data_shape and num_classes, which G and D share)"
+            )
+        for role in ("generator", "discriminator"):
+            if not callable(getattr(component, role)):
+                raise TypeError(
+                    f"{what}: {role} must be a callable that builds the module from the "
+                    f"config (usually the nn.Module class itself)"
+                )
+    elif not callable(getattr(component, "factory", None)):
+        raise TypeError(f"{what}: factory must be a callable that takes the config instance")

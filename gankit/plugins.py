@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import logging
 import os
 import traceback
 from collections.abc import Iterable
@@ -30,12 +31,14 @@ from typing import Any
 import pluggy
 
 from gankit import hookspecs
-from gankit.components import KINDS, Component
+from gankit.components import KINDS, Component, check_record
 from gankit.errors import (
     AmbiguousComponentError,
     PluginLoadError,
     UnknownComponentError,
 )
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "gankit"
 DISABLE_ENV = "GANKIT_DISABLE_PLUGINS"
@@ -63,6 +66,8 @@ class PluginInfo:
     status: str = "loaded"  # loaded | failed | disabled
     error: str | None = None
     components: list[tuple[str, str]] = field(default_factory=list)
+    #: components whose bare name another plugin provides too (one line each)
+    conflicts: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable view (used by ``gankit plugins --json``)."""
@@ -74,6 +79,7 @@ class PluginInfo:
             "status": self.status,
             "error": self.error,
             "components": [{"kind": k, "name": n} for k, n in self.components],
+            "conflicts": list(self.conflicts),
         }
 
 
@@ -124,16 +130,21 @@ class PluginManager:
         others sorted by name, so the order is the same on every machine.
         """
         eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        unique = {ep.name: ep for ep in eps}
 
-        def order(ep: importlib.metadata.EntryPoint) -> tuple[int, str]:
-            dist = getattr(ep, "dist", None)
-            return (0 if dist is not None and dist.name == "gankit" else 1, ep.name)
+        def order(ep: importlib.metadata.EntryPoint) -> tuple[int, str, str]:
+            source = _source(ep)
+            return (0 if source == "gankit" else 1, ep.name, source)
 
-        for ep in sorted(unique.values(), key=order):
-            dist = getattr(ep, "dist", None)
-            version = dist.version if dist is not None else ""
-            source = dist.name if dist is not None else ""
+        chosen: dict[str, importlib.metadata.EntryPoint] = {}
+        rejected: list[tuple[importlib.metadata.EntryPoint, str]] = []
+        for ep in sorted(eps, key=order):
+            first = chosen.setdefault(ep.name, ep)
+            if first is not ep and _source(first) != _source(ep):
+                # (one distribution seen twice on sys.path is the same plugin)
+                rejected.append((ep, _source(first)))
+
+        for ep in chosen.values():
+            version, source = _version(ep), _source(ep)
             if ep.name in self.disabled:
                 self._infos[ep.name] = PluginInfo(
                     ep.name, ep.value, version, source, status="disabled"
@@ -145,6 +156,25 @@ class PluginManager:
                 self._fail(ep.name, ep.value, version, source, exc, "import")
                 continue
             self.register_plugin(obj, name=ep.name, version=version, source=source)
+        for ep, first_source in rejected:
+            # Two distributions declare one plugin name: the built-in one (or the
+            # first by distribution name) is kept, so a newly installed package can
+            # never replace a plugin silently, and the other is reported as failed.
+            clash = PluginLoadError(
+                f"distribution {_source(ep)!r} declares plugin {ep.name!r}, which "
+                f"distribution {first_source!r} already declares; rename the entry point "
+                f"in {_source(ep)!r} (plugin names must be unique)"
+            )
+            self._fail(ep.name, ep.value, _version(ep), _source(ep), clash, "load", key_suffix=True)
+        for info in self._infos.values():
+            if info.status == "failed":
+                log.warning(
+                    "plugin %r failed to load (%s); its components are unavailable. "
+                    "`gankit plugins` lists every plugin; GANKIT_STRICT_PLUGINS=1 shows "
+                    "the traceback",
+                    info.name,
+                    info.error,
+                )
 
     def register_plugin(
         self, plugin: ModuleType | object, *, name: str, version: str = "", source: str = ""
@@ -178,11 +208,26 @@ class PluginManager:
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not break others
             self.pm.unregister(name=name)
             return self._fail(name, module, version, source, exc, "register")
+        conflicts = []
         for comp in collected:
-            self._components[comp.kind].setdefault(comp.name, []).append(comp)
+            others = self._components[comp.kind].setdefault(comp.name, [])
+            if others:
+                providers = ", ".join(repr(c.plugin) for c in others)
+                conflicts.append(
+                    f"{comp.kind} {comp.name!r} is also provided by {providers}: the bare "
+                    f"name is now ambiguous, so write {comp.name}{QUALIFIER}PLUGIN"
+                )
+            others.append(comp)
         info = PluginInfo(
-            name, module, version, source, components=[(c.kind, c.name) for c in collected]
+            name,
+            module,
+            version,
+            source,
+            components=[(c.kind, c.name) for c in collected],
+            conflicts=conflicts,
         )
+        for conflict in conflicts:
+            log.warning("plugin %r: %s (or rename the plugin's component)", name, conflict)
         self._infos[name] = info
         return info
 
@@ -215,11 +260,10 @@ class PluginManager:
                     f"plugin {plugin!r} passed {component!r} to the {kind} register "
                     f"callable; expected a gankit.components.{kind.title()} record"
                 )
-            if QUALIFIER in component.name or not component.name:
-                raise ValueError(
-                    f"plugin {plugin!r}: invalid {kind} name {component.name!r} "
-                    f"(must be non-empty and must not contain {QUALIFIER!r})"
-                )
+            try:
+                check_record(component)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"plugin {plugin!r}: {exc}") from None
             if any(c.kind == kind and c.name == component.name for c in into):
                 # two records of one name from one plugin could not be told apart,
                 # not even as NAME@PLUGIN
@@ -230,7 +274,15 @@ class PluginManager:
         return register
 
     def _fail(
-        self, name: str, module: str, version: str, source: str, exc: BaseException, stage: str
+        self,
+        name: str,
+        module: str,
+        version: str,
+        source: str,
+        exc: BaseException,
+        stage: str,
+        *,
+        key_suffix: bool = False,
     ) -> PluginInfo:
         message = f"{type(exc).__name__}: {exc}"
         if self.strict:
@@ -239,7 +291,8 @@ class PluginManager:
                 + "".join(traceback.format_exception(exc))
             ) from exc
         info = PluginInfo(name, module, version, source, status="failed", error=message)
-        self._infos[name] = info
+        # a rejected second declaration of a name is kept beside the plugin it clashes with
+        self._infos[f"{name} ({source})" if key_suffix else name] = info
         return info
 
     # -- queries ----------------------------------------------------------------
@@ -291,7 +344,7 @@ class PluginManager:
                 f"check `gankit plugins` for what it provides"
             )
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
         listing = ", ".join(known) if known else "none installed"
         failed = [i.name for i in self._infos.values() if i.status == "failed"]
         broken = f" Plugins that failed to load: {', '.join(failed)}." if failed else ""
@@ -299,6 +352,16 @@ class PluginManager:
             f"unknown {kind} {name!r}{hint} Known {kind}s: {listing}. "
             f"Install the plugin that provides it, or see `gankit list {kind}`.{broken}"
         )
+
+
+def _source(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist is not None else ""
+
+
+def _version(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.version if dist is not None else ""
 
 
 def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:

@@ -91,13 +91,16 @@ BROKEN = 'raise RuntimeError("boom")\n'
 
 # registers an architecture, then fails in a later registration hook
 REGFAIL = """
+from torch import nn
+
 from gankit import hookimpl
-from gankit.components import Architecture, Loss
+from gankit.components import ArchConfig, Architecture, Loss
 
 
 @hookimpl
 def gankit_register_architectures(register):
-    register(Architecture(name="half-registered", description="must not be kept"))
+    register(Architecture(name="half-registered", description="must not be kept",
+                          config=ArchConfig, generator=nn.Identity, discriminator=nn.Identity))
 
 
 @hookimpl
@@ -105,7 +108,18 @@ def gankit_register_losses(register):
     raise ValueError("register exploded")
 """
 
-TEST_MODULES = ("gankit_testplug", "gankit_testbroken", "gankit_testregfail")
+# declares the entry-point name of a built-in plugin from another distribution
+CLASH = """
+from gankit import hookimpl
+from gankit.components import Loss
+
+
+@hookimpl
+def gankit_register_losses(register):
+    register(Loss(name="clash-loss", description="must not be loaded", factory=dict))
+"""
+
+TEST_MODULES = ("gankit_testplug", "gankit_testbroken", "gankit_testregfail", "gankit_testclash")
 
 
 def install(site: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> None:
@@ -142,7 +156,13 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         {"gankit_testregfail": REGFAIL},
         {"regfail": "gankit_testregfail"},
     )
-    return {"good": root / "good", "bad": root / "bad"}
+    install(
+        root / "clash",
+        "gankit-testclash",
+        {"gankit_testclash": CLASH},
+        {"gankit-losses": "gankit_testclash"},
+    )
+    return {"good": root / "good", "bad": root / "bad", "clash": root / "clash"}
 
 
 @pytest.fixture(autouse=True)
@@ -260,15 +280,47 @@ def test_register_failure_keeps_no_component(plugins_json: dict[str, dict[str, A
     assert info["components"] == []
 
 
-def test_list_table_warns_about_failed_plugins(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sites
+def test_every_command_warns_about_failed_plugins(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    sites,
 ) -> None:
     use_sites(monkeypatch, sites["bad"])
     code, out, _ = cli(capsys, "list")
     assert code == 0
     assert "dcgan" in out and "non-saturating" in out
-    assert "plugin 'broken' failed to load: RuntimeError: boom" in out
-    assert "plugin 'regfail' failed to load: ValueError: register exploded" in out
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("plugin 'broken' failed to load (RuntimeError: boom)" in w for w in warnings)
+    assert any(
+        "plugin 'regfail' failed to load (ValueError: register exploded)" in w for w in warnings
+    )
+    # the warning comes from loading, so commands that build things warn too
+    caplog.clear()
+    set_manager(None)
+    code, _, err = cli(capsys, "info", "no-such-thing")
+    assert code == 2 and "no-such-thing" in err
+    assert any("plugin 'broken' failed to load" in r.getMessage() for r in caplog.records)
+
+
+def test_a_second_distribution_cannot_take_over_a_plugin_name(sites: dict[str, Path]) -> None:
+    result = run_cli("plugins", "--json", sites=[sites["clash"]])
+    assert result.returncode == 0, result.stderr
+    declared = [p for p in json.loads(result.stdout) if p["name"] == "gankit-losses"]
+    assert [(p["source"], p["status"]) for p in declared] == [
+        ("gankit", "loaded"),
+        ("gankit-testclash", "failed"),
+    ]
+    assert declared[1]["error"] == (
+        "PluginLoadError: distribution 'gankit-testclash' declares plugin 'gankit-losses', "
+        "which distribution 'gankit' already declares; rename the entry point in "
+        "'gankit-testclash' (plugin names must be unique)"
+    )
+    assert "plugin 'gankit-losses' failed to load" in result.stderr
+    listing = run_cli("list", "loss", sites=[sites["clash"]])
+    assert "hinge" in listing.stdout and "clash-loss" not in listing.stdout
+    strict = run_cli("--strict-plugins", "list", sites=[sites["clash"]])
+    assert strict.returncode == 2 and "declares plugin 'gankit-losses'" in strict.stderr
 
 
 def test_strict_env_makes_a_broken_plugin_fatal(sites: dict[str, Path]) -> None:
@@ -295,7 +347,15 @@ def test_failed_register_hook_leaves_nothing_behind() -> None:
     class HalfPlugin:
         @hookimpl
         def gankit_register_architectures(self, register: Any) -> None:
-            register(Architecture(name="half", description="kept only if all succeed"))
+            register(
+                Architecture(
+                    name="half",
+                    description="kept only if all succeed",
+                    config=ArchConfig,
+                    generator=nn.Identity,
+                    discriminator=nn.Identity,
+                )
+            )
 
         @hookimpl
         def gankit_register_losses(self, register: Any) -> None:
@@ -328,8 +388,8 @@ def test_register_callable_rejects_bad_records() -> None:
     class Twice:
         @hookimpl
         def gankit_register_losses(self, register: Any) -> None:
-            register(Loss(name="dup", description="first"))
-            register(Loss(name="dup", description="second"))
+            register(Loss(name="dup", description="first", factory=dict))
+            register(Loss(name="dup", description="second", factory=dict))
 
     class Qualified:
         @hookimpl
@@ -360,6 +420,86 @@ def test_register_callable_rejects_bad_records() -> None:
     )
     assert all(p.status == "failed" for p in manager.plugins())
     assert manager.components() == []
+
+
+class _NotAConfig:
+    pass
+
+
+@dataclasses.dataclass
+class _NoDefaultConfig:
+    margin: float
+
+
+@dataclasses.dataclass
+class _PlainConfig:
+    width: int = 4
+
+
+def test_register_rejects_records_that_break_the_config_and_name_rules() -> None:
+    class Margin(float):
+        pass
+
+    @dataclasses.dataclass
+    class LocalHints:  # its hint names a class that is not at module level
+        margin: Margin = Margin(1.0)
+
+    def plugin_with(record: Any) -> Any:
+        hook = (
+            "gankit_register_architectures"
+            if record.kind == "architecture"
+            else ("gankit_register_losses")
+        )
+
+        class Plugin:
+            pass
+
+        setattr(Plugin, hook, staticmethod(hookimpl(lambda register: register(record))))
+        return Plugin()
+
+    records = {
+        "no-default": Loss(name="m", description="d", config=_NoDefaultConfig, factory=dict),
+        "not-dataclass": Loss(name="m", description="d", config=_NotAConfig, factory=dict),
+        "local-hints": Loss(name="m", description="d", config=LocalHints, factory=dict),
+        "no-factory": Loss(name="m", description="d", config=_PlainConfig),
+        "bad-name": Loss(name="Bad Name", description="d", factory=dict),
+        "not-arch-config": Architecture(
+            name="m",
+            description="d",
+            config=_PlainConfig,
+            generator=nn.Linear,
+            discriminator=nn.Linear,
+        ),
+        "no-generator": Architecture(name="m", description="d", config=_PairConfig),
+    }
+    manager = PluginManager(load_entrypoints=False)
+    errors = {}
+    for name, record in records.items():
+        info = manager.register_plugin(plugin_with(record), name=name)
+        assert info.status == "failed", name
+        errors[name] = str(info.error)
+    assert manager.components() == []
+    assert errors["no-default"] == (
+        "ValueError: plugin 'no-default': loss 'm': config _NoDefaultConfig field(s) margin "
+        "have no default; give every field a default (users set only the options they change)"
+    )
+    assert "config must be a dataclass type" in errors["not-dataclass"]
+    assert "type hints of config LocalHints do not resolve (NameError" in errors["local-hints"]
+    assert "define the dataclass and the types it names at module level" in errors["local-hints"]
+    assert "loss 'm': factory must be a callable" in errors["no-factory"]
+    assert (
+        "invalid loss name 'Bad Name': use lowercase letters, digits and dashes"
+        in (errors["bad-name"])
+    )
+    assert (
+        "config _PlainConfig must subclass gankit.components.ArchConfig"
+        in (errors["not-arch-config"])
+    )
+    assert "generator must be a callable" in errors["no-generator"]
+    # each error names the plugin, so `gankit plugins` points at the package to fix
+    assert all(
+        error.split(": ", 1)[1].startswith(f"plugin {name!r}") for name, error in (errors.items())
+    )
 
 
 # -- disabling ----------------------------------------------------------------------
@@ -443,6 +583,83 @@ def test_same_name_from_two_plugins_needs_qualifying() -> None:
     assert type(gankit.create_discriminator("toy@plugB")).origin == "B"
     with pytest.raises(UnknownComponentError, match="plugin 'plugC' provides no architecture"):
         gankit.create_generator("toy@plugC")
+
+
+def test_a_clash_with_a_builtin_name_is_reported_and_artifacts_still_load(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gankit.artifacts import save_artifact
+    from gankit.registry import get_architecture, make_config
+    from gankit.training.config import resolve
+
+    builtin = get_architecture("dcgan")
+    config = make_config(
+        builtin, {"data_shape": (1, 16, 16), "latent_dim": 4, "g_width": 8, "d_width": 8}
+    )
+    generator = builtin.generator(config)
+    save_artifact(
+        tmp_path / "artifact",
+        architecture=builtin,
+        arch_config=config,
+        state_dict=generator.state_dict(),
+    )
+
+    class Clash:
+        @hookimpl
+        def gankit_register_architectures(self, register: Any) -> None:
+            register(
+                Architecture(
+                    name="dcgan",
+                    description="someone else's dcgan",
+                    config=_PairConfig,
+                    generator=nn.Linear,
+                    discriminator=nn.Linear,
+                )
+            )
+
+        @hookimpl
+        def gankit_register_losses(self, register: Any) -> None:
+            register(Loss(name="hinge", description="another hinge", factory=dict))
+
+    manager = PluginManager()
+    set_manager(manager)
+    info = manager.register_plugin(Clash(), name="clash")
+    assert info.status == "loaded"
+    assert info.conflicts == [
+        "architecture 'dcgan' is also provided by 'gankit-dcgan': the bare name is now "
+        "ambiguous, so write dcgan@PLUGIN",
+        "loss 'hinge' is also provided by 'gankit-losses': the bare name is now ambiguous, "
+        "so write hinge@PLUGIN",
+    ]
+    assert any(
+        "plugin 'clash': architecture 'dcgan' is also provided by" in r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING"
+    )
+    # the artifact records the plugin that built it, so it still loads
+    loaded = gankit.load_generator(tmp_path / "artifact")
+    assert type(loaded.generator) is type(generator)
+    saved = generator.state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in loaded.generator.state_dict().items())
+    # a name the user did not type says where it comes from and what to set
+    with pytest.raises(AmbiguousComponentError) as exc:
+        resolve("cgan", "digits")
+    message = str(exc.value)
+    assert message.startswith("loss (the default of architecture 'cgan') names loss 'hinge'")
+    assert "hinge@gankit-losses" in message and message.endswith("set loss= to one of them")
+    spec = resolve("cgan", "digits", overrides={"loss": "hinge@gankit-losses"})
+    assert spec.train.loss == "hinge@gankit-losses"
+
+
+def test_options_of_a_qualified_regularizer_go_under_its_bare_name() -> None:
+    from gankit.training.config import resolve
+
+    spec = resolve(
+        "dcgan",
+        "digits",
+        overrides={"regularizers": ["r1@gankit-regularizers"], "regularizers.r1.gamma": 5},
+    )
+    assert spec.regularizer_configs == {"r1@gankit-regularizers": {"gamma": 5}}
 
 
 def test_unknown_name_lists_close_matches() -> None:

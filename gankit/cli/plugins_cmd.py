@@ -33,6 +33,8 @@ def plugins_command(
     for info in infos:
         comps = ", ".join(f"{n} ({k})" for k, n in info.components)
         status = info.status if info.status != "failed" else f"[red]failed[/]: {info.error}"
+        for conflict in info.conflicts:
+            status += f"\n[yellow]name clash[/]: {conflict}"
         table.add_row(info.name, info.version, info.source, status, comps)
     console.print(table)
 
@@ -70,10 +72,7 @@ def list_command(
         table.add_column(col)
     for c in comps:
         table.add_row(c.kind, c.name, c.plugin, c.description)
-    console.print(table)
-    failed = [p for p in get_manager().plugins() if p.status == "failed"]
-    for p in failed:
-        console.print(f"[yellow]warning[/]: plugin {p.name!r} failed to load: {p.error}")
+    console.print(table)  # plugins that failed to load are logged as warnings on loading
 
 
 def _normalise_kind(kind: str) -> str:

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gankit import config as config_mod
-from gankit.components import Architecture
-from gankit.errors import ConfigError
+from gankit.components import Architecture, Component
+from gankit.errors import AmbiguousComponentError, ConfigError
+from gankit.plugins import QUALIFIER
 from gankit.registry import get_architecture, get_component, make_config
 from gankit.training.schedule import LR_DECAY_CLOCKS, LR_DECAYS
 
@@ -366,23 +367,30 @@ def resolve(
     data_values = {**file_values.get("data", {}), **split["data"]}
     make_config(data, data_values)  # validate now; built again when the data is loaded
 
-    loss = get_component("loss", train.loss)
+    loss = _train_component("loss", train.loss, "loss", arch, train.loss == arch.recipe.loss)
     loss_values = {**file_values.get("loss", {}), **split["loss"]}
     if train.loss == arch.recipe.loss:
         loss_values = {**recipe_loss, **loss_values}
     make_config(loss, loss_values)
 
     reg_values: dict[str, dict[str, Any]] = {}
-    file_regs = file_values.get("regularizers", {})
+    file_regs = _by_listed_name(file_values.get("regularizers", {}), train.regularizers)
+    split["regularizers"] = _by_listed_name(split["regularizers"], train.regularizers)
     for name in set(file_regs) | set(split["regularizers"]):
         if name not in train.regularizers:
             raise ConfigError(
                 f"options given for regularizer {name!r}, which is not in "
                 f"regularizers={list(train.regularizers)}; add it there"
             )
-    metric_values = _metric_configs(train, file_values.get("metrics", {}), split["metrics"])
+    metric_values = _metric_configs(
+        train,
+        _by_listed_name(file_values.get("metrics", {}), train.metrics),
+        _by_listed_name(split["metrics"], train.metrics),
+    )
     for name in train.regularizers:
-        comp = get_component("regularizer", name)
+        comp = _train_component(
+            "regularizer", name, "regularizers", arch, name in arch.recipe.regularizers
+        )
         values = {
             **recipe_regs.get(name, {}),
             **file_regs.get(name, {}),
@@ -401,6 +409,33 @@ def resolve(
         regularizer_configs={k: _jsonable(v) for k, v in reg_values.items()},
         metric_configs={k: _jsonable(v) for k, v in metric_values.items()},
     )
+
+
+def _train_component(
+    kind: str, name: str, option: str, arch: Architecture, from_recipe: bool
+) -> Component:
+    """Look up a component a train option names; an ambiguous name says which option."""
+    try:
+        return get_component(kind, name)
+    except AmbiguousComponentError as exc:
+        where = f" (the default of architecture {arch.name!r})" if from_recipe else ""
+        raise AmbiguousComponentError(
+            f"{option}{where} names {kind} {name!r}: {exc}; set {option}= to one of them"
+        ) from None
+
+
+def _by_listed_name(options: dict[str, Any], listed: tuple[str, ...]) -> dict[str, Any]:
+    """Key options by the names as listed: ``r1`` options go to a listed ``r1@PLUGIN``.
+
+    A qualified name in ``regularizers``/``metrics`` still takes options under its
+    bare name (``regularizers.r1.gamma=5``) when only one listed entry has it.
+    """
+    out: dict[str, Any] = {}
+    for name, values in options.items():
+        matches = [n for n in listed if n.partition(QUALIFIER)[0] == name]
+        key = matches[0] if name not in listed and len(matches) == 1 else name
+        out[key] = {**out.get(key, {}), **values}
+    return out
 
 
 def _metric_configs(
