@@ -106,8 +106,12 @@ class Architecture(Component):
     """A generator/discriminator pair sharing one :class:`ArchConfig` subclass.
 
     ``generator(config)`` and ``discriminator(config)`` build the modules.
-    Generators are called as ``G(z, labels=None)`` and discriminators as
-    ``D(x, labels=None)``, returning logits of shape ``[B]`` or ``[B, 1]``.
+    Generators are called as ``G(z, labels=None)``, returning samples of shape
+    ``[B, *data_shape]`` (or, where a plugin's ``trainer.real_transform`` serves
+    reals at another shape, as ProGAN's growth does, the shape of those reals);
+    discriminators as ``D(x, labels=None)``, returning logits of shape ``[B]`` or
+    ``[B, 1]``. The trainer checks both and raises
+    :class:`gankit.errors.PluginContractError` otherwise.
     ``needs_labels`` says whether the pair must be trained and sampled with
     class labels (conditional models).
     """
@@ -127,7 +131,9 @@ class Loss(Component):
     """An adversarial loss on logits.
 
     ``factory(config)`` returns an object with ``d_loss(real_logits,
-    fake_logits) -> Tensor`` and ``g_loss(fake_logits) -> Tensor``.
+    fake_logits) -> Tensor`` and ``g_loss(fake_logits) -> Tensor``, each a 0-d
+    tensor computed from the logits (so that it has a gradient); the trainer
+    raises :class:`gankit.errors.PluginContractError` otherwise.
     """
 
     kind: ClassVar[str] = "loss"

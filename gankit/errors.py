@@ -48,3 +48,15 @@ class HubError(GankitError):
 
 class IntegrityError(HubError):
     """A downloaded or shipped file does not match the sha256 the zoo catalogue pins."""
+
+
+class PluginContractError(GankitError):
+    """A plugin's component or event hook broke the plugin contract.
+
+    For example a generator whose output does not match the real batch, a
+    discriminator that returns more than one logit per sample, a loss that
+    returns something other than a 0-d tensor with a gradient, or a value in
+    ``logs`` / ``trainer.state`` that cannot be written as JSON. The message
+    names the component and the plugin that provides it, what it returned,
+    what was expected and how to fix it.
+    """

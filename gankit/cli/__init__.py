@@ -2,7 +2,8 @@
 
 Each module here adds its commands to :data:`gankit.cli.app.app`; ``main`` runs
 it and prints a :class:`~gankit.errors.GankitError` as one clear line (exit 2)
-instead of a traceback.
+instead of a traceback, followed by the exception's notes (such as the event
+hook, plugin and step it was raised in).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="gankit", standalone_mode=True)
     except GankitError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):  # e.g. which event hook raised it
+            print(f"  ({note})", file=sys.stderr)
         sys.exit(2)
 
 

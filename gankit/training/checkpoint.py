@@ -96,6 +96,15 @@ def _listed(directory: Path) -> list[tuple[int, Path]]:
     return sorted(found, reverse=True)
 
 
+def newest_step(directory: Path) -> int | None:
+    """The step of the newest checkpoint in ``directory`` (None if there is none).
+
+    Only the file names are read (no hash check): it is for messages, not for loading.
+    """
+    listed = _listed(directory)
+    return listed[0][0] if listed else None
+
+
 def _prune(directory: Path, keep: int) -> None:
     for _, json_path in _listed(directory)[max(keep, 1) :]:
         json_path.unlink(missing_ok=True)

@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import random
+import reprlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,9 +40,9 @@ from tqdm.auto import tqdm
 
 from gankit import config as config_mod
 from gankit.artifacts import save_artifact
-from gankit.components import Architecture
+from gankit.components import Architecture, Component
 from gankit.data import TensorData
-from gankit.errors import ConfigError, GankitError
+from gankit.errors import ConfigError, GankitError, PluginContractError
 from gankit.evaluation import ReferenceData, metric_split
 from gankit.images import save_samples_image
 from gankit.modelcard import model_card
@@ -76,11 +77,90 @@ DEFAULT_SCATTER_POINTS = 2500
 
 
 class TrainingDiverged(GankitError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
+    """A loss became NaN or infinite; the checkpoints written before are kept."""
 
 
-def _flat(logits: torch.Tensor) -> torch.Tensor:
-    return logits.reshape(logits.shape[0], -1).mean(dim=1) if logits.ndim > 1 else logits
+def _named(component: Component) -> str:
+    """``architecture 'NAME' (plugin 'PLUGIN')``: how error messages name a component."""
+    plugin = f" (plugin {component.plugin!r})" if component.plugin else ""
+    return f"{component.kind} {component.name!r}{plugin}"
+
+
+def _returned(value: Any) -> str:
+    """How a value a plugin returned reads in an error message: a tensor's shape, or its type."""
+    if isinstance(value, torch.Tensor):
+        return f"shape {list(value.shape)}" + (" (a 0-d scalar)" if value.ndim == 0 else "")
+    return f"a {type(value).__name__} ({reprlib.repr(value)})"
+
+
+def _value(value: Any) -> str:
+    """How a value a plugin stored reads in an error message."""
+    if isinstance(value, torch.Tensor):
+        return f"a Tensor of shape {list(value.shape)}"
+    return _returned(value)
+
+
+def _flat(logits: Any, batch: int, arch: Architecture) -> torch.Tensor:
+    """D's logits as ``[batch]``; they must be ``[batch]`` or ``[batch, 1]`` (the contract).
+
+    Raises:
+        PluginContractError: for anything else (a scalar, one column per class,
+            extra dimensions), naming the architecture and the shape.
+    """
+    if isinstance(logits, torch.Tensor):
+        if logits.ndim == 1 and logits.shape[0] == batch:
+            return logits
+        if logits.ndim == 2 and logits.shape[0] == batch and logits.shape[1] == 1:
+            return logits.reshape(batch)
+    raise PluginContractError(
+        f"discriminator of {_named(arch)} returned {_returned(logits)} for a batch of "
+        f"{batch}; expected logits of shape [{batch}] or [{batch}, 1], one raw score per "
+        f"sample: end D's forward in a layer with one output and .reshape(x.shape[0]), "
+        f"without averaging over the batch"
+    )
+
+
+def _is_number_tensor(value: Any) -> bool:
+    """True for a 0-d tensor or NumPy scalar that ``.item()`` turns into a JSON number."""
+    if isinstance(value, torch.Tensor):
+        return value.ndim == 0 and not value.is_complex()
+    return isinstance(value, np.bool_ | np.integer | np.floating)
+
+
+def _json_problem(value: Any, where: str) -> str | None:
+    """What in ``value`` would not survive a JSON round trip (None if it all does)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            problem = _json_problem(item, f"{where}[{i}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} has the key {key!r} ({type(key).__name__}, not str)"
+            problem = _json_problem(item, f"{where}[{key!r}]")
+            if problem:
+                return problem
+        return None
+    return f"{where} is {_value(value)}"
+
+
+def _raising_plugin(caller: Any, exc: BaseException) -> str | None:
+    """The plugin whose implementation of a pluggy hook raised ``exc`` (from the traceback)."""
+    codes = {
+        getattr(impl.function, "__code__", None): impl.plugin_name
+        for impl in caller.get_hookimpls()
+    }
+    tb = exc.__traceback__
+    while tb is not None:
+        plugin = codes.get(tb.tb_frame.f_code)
+        if plugin is not None:
+            return str(plugin)
+        tb = tb.tb_next
+    return None
 
 
 class Trainer:
@@ -121,6 +201,8 @@ class Trainer:
         self.G: nn.Module = self.arch.generator(self.arch_config).to(self.device)
         self.D: nn.Module = self.arch.discriminator(self.arch_config).to(self.device)
         self.loss = create_loss(self.cfg.loss, **spec.loss_config)
+        #: the loss's component record (its name and plugin, for error messages)
+        self.loss_component: Component = get_component("loss", self.cfg.loss)
         self.regularizers: list[Regularizer] = []
         for name in self.cfg.regularizers:
             reg = create_regularizer(name, **spec.regularizer_configs.get(name, {}))
@@ -298,7 +380,7 @@ class Trainer:
                 # not to come back, so the past phases' graphs are dropped here.
                 torch.compiler.reset()
             self.phase = phase
-            self.manager.hook.gankit_on_phase_change(trainer=self, phase=phase)
+            self._fire("gankit_on_phase_change", phase=phase)
 
     def modules(self) -> list[nn.Module]:
         """G, D and the averaged G: the modules a plugin reconfigures together."""
@@ -306,6 +388,103 @@ class Trainer:
         if self.ema is not None:
             mods.append(self.ema.model)
         return mods
+
+    # -- checks of what plugins return ----------------------------------------------
+
+    def _fire(self, hook: str, **kwargs: Any) -> None:
+        """Call the event hook ``hook`` of every plugin (with ``trainer=self``).
+
+        An exception a hook raises propagates unchanged, with a note (PEP 678)
+        naming the hook, the plugin and the step.
+        """
+        caller = getattr(self.manager.hook, hook)
+        try:
+            caller(trainer=self, **kwargs)
+        except Exception as exc:
+            plugin = _raising_plugin(caller, exc)
+            by = f" of plugin {plugin!r}" if plugin else ""
+            note = f"raised in hook {hook}{by} at step {self.step}"
+            add_note = getattr(exc, "add_note", None)  # Python 3.11+
+            if add_note is not None:
+                add_note(note)
+            else:
+                log.error("%s %s", type(exc).__name__, note)
+            raise
+
+    def _fake_shape_error(self, fake: Any, real: torch.Tensor) -> PluginContractError:
+        """The error for a generator output that does not have the real batch's shape."""
+        data_shape = [int(n) for n in self.arch_config.data_shape]
+        expected = list(real.shape)
+        if expected[1:] == data_shape:
+            what = "[batch, *data_shape]"
+            fix = "end G's forward with .reshape(z.shape[0], *config.data_shape)"
+        else:  # a plugin's real_transform serves reals at another shape (ProGAN: per phase)
+            phase = f" in phase {self.phase!r}" if self.phase else ""
+            what = f"the shape of the real batch D gets at this step{phase}"
+            fix = f"G must produce what trainer.real_transform makes of data_shape {data_shape}"
+        return PluginContractError(
+            f"generator of {_named(self.arch)} returned {_returned(fake)}; expected "
+            f"{expected} = {what} (fakes and reals go through the same D): {fix}"
+        )
+
+    def _checked_loss(self, value: Any, call: str) -> torch.Tensor:
+        """``value`` if it is a loss ``backward()`` can use: a 0-d tensor with a gradient.
+
+        Raises:
+            PluginContractError: naming the loss, its plugin and what it returned.
+        """
+        if isinstance(value, torch.Tensor) and value.ndim == 0:
+            if value.requires_grad or not torch.is_grad_enabled():
+                return value
+            got = "a tensor that does not require grad (detached or built from numbers)"
+        else:
+            got = _returned(value)
+        raise PluginContractError(
+            f"{_named(self.loss_component)}: {call} returned {got}; expected a 0-d tensor "
+            f"computed from the logits, so that backward() trains the networks: reduce over "
+            f"the batch (e.g. .mean()) and use torch operations only, no .item(), float(), "
+            f".detach() or torch.tensor(...)"
+        )
+
+    def _check_logs(self, logs: dict[str, Any], step: int) -> None:
+        """Make step ``step``'s ``logs`` JSON numbers in place: 0-d tensors and NumPy
+        scalars become Python numbers (``.item()``); anything else raises.
+
+        Raises:
+            PluginContractError: naming the key and the hook that can put it there.
+        """
+        for key, value in logs.items():
+            if isinstance(value, int | float) and isinstance(key, str):  # bool is an int
+                continue
+            if _is_number_tensor(value) and isinstance(key, str):
+                logs[key] = value.item()
+                continue
+            got = (
+                f"the key {key!r} ({type(key).__name__}, not str)"
+                if not isinstance(key, str)
+                else f"logs[{key!r}] = {_value(value)}"
+            )
+            raise PluginContractError(
+                f"hook gankit_on_step_end put {got} at step {step}; logs are written to "
+                f"{METRICS_FILE} as JSON numbers, so keys must be str and values Python "
+                f"numbers (float, int, bool) or 0-d tensors: log float(value), or one key "
+                f"per element"
+            )
+
+    def _check_state(self, when: str) -> None:
+        """Raise unless ``trainer.state`` is JSON (it is saved in every checkpoint).
+
+        Raises:
+            PluginContractError: naming the key and what it holds.
+        """
+        problem = _json_problem(self.state, "trainer.state")
+        if problem:
+            raise PluginContractError(
+                f"{problem} ({when}); trainer.state is saved as JSON in checkpoints and "
+                f"restored on resume, so it must hold JSON values: numbers, bool, str, None, "
+                f"and lists or str-keyed dicts of them. Store float(value), not a tensor "
+                f"(the trainer does not convert it: a resumed run would get back a float)"
+            )
 
     # -- one step ------------------------------------------------------------------
 
@@ -322,15 +501,15 @@ class Trainer:
 
     def _D(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """D as trained in the D step (DDP-wrapped under torchrun)."""
-        return _flat(self._D_train(x, labels=labels))
+        return _flat(self._D_train(x, labels=labels), x.shape[0], self.arch)
 
     def _D_regularized(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """D as the D step's regularizers call it: the same module, never compiled."""
-        return _flat(self._D_eager(x, labels=labels))
+        return _flat(self._D_eager(x, labels=labels), x.shape[0], self.arch)
 
     def _D_frozen(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """D in the G step: its weights are not trained there, so no DDP sync."""
-        return _flat(self.D(x, labels=labels))
+        return _flat(self.D(x, labels=labels), x.shape[0], self.arch)
 
     def _latents(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """This rank's share of ``n * world_size`` global latents (and labels)."""
@@ -346,7 +525,7 @@ class Trainer:
         idx, new_epoch = self.sampler.next()
         idx = self.dist.share(idx)
         if new_epoch:
-            self.manager.hook.gankit_on_epoch_end(trainer=self, epoch=self.sampler.epoch - 1)
+            self._fire("gankit_on_epoch_end", epoch=self.sampler.epoch - 1)
         real = self.samples[idx].to(self.device, non_blocking=True)
         if self.real_transform is not None:
             real = self.real_transform(real)
@@ -361,11 +540,16 @@ class Trainer:
         z, fake_labels = self._latents(real.shape[0])
         with torch.no_grad(), self._autocast():
             fake = self.G(z, labels=fake_labels)
+        # fakes and reals must match for D (a shape compare: negligible per step)
+        if not isinstance(fake, torch.Tensor) or fake.shape != real.shape:
+            raise self._fake_shape_error(fake, real)
         fake = fake.float()
         with self._autocast():
             real_logits = self._D(self._augment(real), real_labels)
             fake_logits = self._D(self._augment(fake), fake_labels)
-            loss = self.loss.d_loss(real_logits, fake_logits)
+            loss = self._checked_loss(
+                self.loss.d_loss(real_logits, fake_logits), "d_loss(real_logits, fake_logits)"
+            )
             ctx = StepContext(
                 self.step,
                 self.G,
@@ -401,7 +585,7 @@ class Trainer:
             with self._autocast():
                 fake = self._G_train(z, labels=fake_labels)
                 fake_logits = self._D_frozen(self._augment(fake), fake_labels)
-                loss = self.loss.g_loss(fake_logits)
+                loss = self._checked_loss(self.loss.g_loss(fake_logits), "g_loss(fake_logits)")
                 ctx = StepContext(
                     self.step,
                     self.G,
@@ -430,7 +614,7 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         """``n_critic`` D steps and one G step; returns the logged values as floats."""
-        self.manager.hook.gankit_on_step_start(trainer=self, step=self.step)
+        self._fire("gankit_on_step_start", step=self.step)
         if self.cfg.lr_decay != "none":
             self._apply_lr_schedule()
         self.G.train()
@@ -445,9 +629,16 @@ class Trainer:
             logs["lr_scale"] = self.lr_scale
         for name in ("loss_d", "loss_g"):
             if not math.isfinite(logs[name]):
+                directory = self.out_dir / "checkpoints"
+                newest = ckpt.newest_step(directory)
+                kept = (
+                    f"The newest checkpoint (step {newest}) in {directory} is kept"
+                    if newest is not None
+                    else f"No checkpoint was written yet (checkpoint_every="
+                    f"{self.cfg.checkpoint_every})"
+                )
                 raise TrainingDiverged(
-                    f"step {self.step}: {name} is {logs[name]}; training stopped. "
-                    f"The last good checkpoint in {self.out_dir / 'checkpoints'} is kept; "
+                    f"step {self.step}: {name} is {logs[name]}; training stopped. {kept}; "
                     f"try a lower learning rate, a gradient penalty, or amp=none"
                 )
         return logs
@@ -524,6 +715,7 @@ class Trainer:
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Everything needed to continue exactly: tensors and JSON scalars."""
+        self._check_state(f"found when saving the checkpoint of step {self.step}")
         tensors: dict[str, torch.Tensor] = {}
         for prefix, module in (("G", self.G), ("D", self.D)):
             tensors.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
@@ -561,7 +753,7 @@ class Trainer:
         path = ckpt.save(
             self.out_dir / "checkpoints", self.step, tensors, meta, keep=self.cfg.keep_checkpoints
         )
-        self.manager.hook.gankit_on_checkpoint_saved(trainer=self, path=path)
+        self._fire("gankit_on_checkpoint_saved", path=path)
         return path
 
     def restore(self, checkpoint: ckpt.Checkpoint) -> None:
@@ -728,7 +920,7 @@ class Trainer:
             self._truncate_metrics()
             if self.best is not None:
                 self.best.load()
-        self.manager.hook.gankit_on_train_start(trainer=self)
+        self._fire("gankit_on_train_start")
         bar = tqdm(
             total=total,
             initial=self.step,
@@ -742,9 +934,13 @@ class Trainer:
             self._clock = (t0, self.time_progress)
         metrics_path = self.out_dir / METRICS_FILE
         with metrics_path.open("a") if main else contextlib.nullcontext() as metrics_file:
+            first = self.step
             while self.step < total:
                 logs = self.train_step()
-                self.manager.hook.gankit_on_step_end(trainer=self, step=self.step, logs=logs)
+                self._fire("gankit_on_step_end", step=self.step, logs=logs)
+                if self.step == first:  # a plugin's bad value fails now, not at the first write
+                    self._check_logs(logs, self.step)
+                    self._check_state(f"found after step {self.step}")
                 self.step += 1
                 out_of_time = deadline is not None and distributed.any_rank(
                     self.dist, time.perf_counter() >= deadline
@@ -757,6 +953,7 @@ class Trainer:
                     logs.update(self.compute_metrics(model))
                     self.keep_if_best(logs, model)
                 if main and (self.step % self.cfg.log_every == 0 or last or metric_step):
+                    self._check_logs(logs, self.step - 1)
                     record: dict[str, Any] = {
                         "step": self.step,
                         "images_seen": self.images_seen,
@@ -786,7 +983,7 @@ class Trainer:
                     )
                     break
         bar.close()
-        self.manager.hook.gankit_on_train_end(trainer=self)
+        self._fire("gankit_on_train_end")
         artifact = self.write_artifact()
         distributed.barrier(self.dist)
         if self._owns_group:
