@@ -82,14 +82,63 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
+#: characters git refuses in a ref name (``git check-ref-format``), plus '@' and '%':
+#: a second '@' would be ambiguous, and '%' would be URL-decoded by the endpoint
+_REVISION_BAD_CHARS = "@:~^?*[\\%"
+
+
+def check_revision(revision: str, spec: str | None = None) -> str:
+    """Return ``revision`` if git would accept it as a branch, tag or commit, else raise.
+
+    Refused, with a message naming the revision: whitespace and control characters,
+    ``@ : ~ ^ ? * [ \\ %``, ``..``, a leading ``-`` or ``/``, a trailing ``/`` or
+    ``.``, ``//``, a component starting with ``.`` or ending in ``.lock``. Such a
+    revision could only fail on the Hub, or reach it as something else.
+    """
+    problem = None
+    bad = sorted({c for c in revision if c in _REVISION_BAD_CHARS})
+    if not revision:
+        problem = "it is empty"
+    elif any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in revision):
+        problem = "it contains whitespace or a control character"
+    elif bad:
+        problem = "it contains " + " ".join(repr(c) for c in bad)
+    elif ".." in revision:
+        problem = "it contains '..'"
+    elif revision.startswith(("-", "/")) or revision.endswith(("/", ".")) or "//" in revision:
+        problem = "it starts with '-' or '/', ends with '/' or '.', or contains '//'"
+    elif any(part.startswith(".") or part.endswith(".lock") for part in revision.split("/")):
+        problem = "a part of it starts with '.' or ends with '.lock'"
+    if problem is not None:
+        where = f" in {spec!r}" if spec is not None else ""
+        fix = " after a single '@' (OWNER/NAME@REVISION)" if spec is not None else ""
+        raise HubError(
+            f"revision {revision!r}{where} is not a valid git revision: {problem}; give a "
+            f"branch, tag or commit sha{fix}"
+        )
+    return revision
+
+
 def parse_repo_spec(spec: str) -> tuple[str, str | None]:
-    """Split ``[hf://]OWNER/NAME[@REVISION]`` into the repo id and the revision (or None)."""
+    """Split ``[hf://]OWNER/NAME[@REVISION]`` into the repo id and the revision (or None).
+
+    The repo id is checked by :func:`check_repo_id`, the revision by
+    :func:`check_revision`; ``zoo:NAME`` is refused with the command that pulls it.
+    """
+    if spec.startswith("zoo:"):
+        name = spec[4:]
+        raise HubError(
+            f"{spec!r} is a zoo entry, not a Hub repository: download it with "
+            f"`gankit zoo pull {name}` (at its pinned revision, sha256-checked)"
+        )
     text = spec.removeprefix("hf://").strip()
     repo_id, _, revision = text.partition("@")
     if "@" in spec and not revision:
-        raise HubError(f"{spec!r} has an empty revision after '@'")
-    if revision and (any(c.isspace() for c in revision) or ".." in revision):
-        raise HubError(f"{revision!r} is not a valid revision (branch, tag or commit sha)")
+        raise HubError(
+            f"{spec!r} has an empty revision after '@'; give OWNER/NAME or OWNER/NAME@REVISION"
+        )
+    if revision:
+        check_revision(revision, spec)
     return check_repo_id(repo_id), revision or None
 
 
@@ -298,6 +347,8 @@ def pull(
     pins this repository at the downloaded commit.
     """
     repo_id, spec_revision = parse_repo_spec(spec)
+    if revision is not None:
+        check_revision(revision)
     revision = revision or spec_revision
     folder, commit = _download(
         repo_id,
@@ -322,10 +373,13 @@ def _download(
     cache_dir: str | Path | None = None,
     endpoint: str | None = None,
     token: str | bool | None = None,
+    pull_command: str | None = None,
 ) -> tuple[Path, str]:
     """Fetch (or find in the cache) the artifact files; returns the snapshot folder and commit.
 
     As huggingface_hub does, an unreachable endpoint falls back to the cache.
+    ``pull_command`` is the command the error suggests when neither works
+    (default ``gankit pull OWNER/NAME@REVISION``).
     """
     import httpx2
 
@@ -333,6 +387,7 @@ def _download(
     rev = revision or "main"
     where = f"{repo_id}@{rev}"
     root = _cache_root(cache_dir)
+    unreachable = False
     if local_files_only:
         reason = "downloads are off (local_files_only)"
     elif is_offline():
@@ -342,6 +397,7 @@ def _download(
             return _download_online(repo_id, rev, root, url, token)
         except (httpx2.ConnectError, httpx2.TimeoutException) as exc:
             reason = f"the Hub is unreachable ({url}: {exc})"
+            unreachable = True
             logger.warning("%s: cannot reach %s (%s); trying the local cache", where, url, exc)
     logger.debug("%s: %s; looking in the huggingface_hub cache %s", where, reason, root)
     from huggingface_hub import snapshot_download
@@ -356,9 +412,11 @@ def _download(
             cache_dir=str(root),
         )
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, OSError):
+        command = pull_command or f"gankit pull {where}"
+        mirror = " (or set HF_ENDPOINT to a Hub mirror you can reach)" if unreachable else ""
         raise HubError(
             f"{where} is not in the huggingface_hub cache ({root}) and {reason}: "
-            f"run `gankit pull {where}` with network access first"
+            f"run `{command}` with network access first{mirror}"
         ) from None
     folder = Path(path)
     check_repo_files(where, [p.name for p in folder.iterdir()])
@@ -549,6 +607,8 @@ def push(
 
     directory = _artifact_dir(artifact)
     check_repo_id(repo_id)
+    if revision is not None:
+        check_revision(revision)
     url = _endpoint(endpoint)
     if is_offline():
         raise HubError(f"cannot push to {repo_id}: HF_HUB_OFFLINE=1 is set; unset it to push")
@@ -776,7 +836,11 @@ def zoo_pull(
     """Download zoo entry ``name`` from the Hub at its pinned revision and verify it."""
     entry = zoo_entry(name, catalogue)
     folder, commit = _download(
-        entry.repo_id, entry.revision or None, cache_dir=cache_dir, endpoint=endpoint
+        entry.repo_id,
+        entry.revision or None,
+        cache_dir=cache_dir,
+        endpoint=endpoint,
+        pull_command=f"gankit zoo pull {name}",
     )
     verify_sha256(folder / WEIGHTS_NAME, entry.sha256, f"zoo:{name} ({entry.repo_id}@{commit})")
     return folder

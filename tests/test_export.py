@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -358,8 +360,33 @@ def test_bad_options_are_user_errors(tmp_path: Path) -> None:
         export_onnx(gen, tmp_path / "x.onnx", batch=0)
     with pytest.raises(ExportError, match="opset"):
         export_onnx(gen, tmp_path / "x.onnx", opset=3)
-    with pytest.raises(GankitError, match="does not exist"):
+    with pytest.raises(GankitError, match="no such file or directory: .*missing"):
         export_onnx(tmp_path / "missing", tmp_path / "x.onnx")
+
+
+def test_out_path_is_checked_before_anything_is_exported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--out a directory, or below a file: one clear error, before loading or exporting."""
+    from typer.testing import CliRunner
+
+    import gankit.export.onnx_export as onnx_export
+    from gankit.cli import app
+
+    def forbidden(source: Any) -> LoadedGenerator:
+        raise AssertionError("the generator was loaded before --out was checked")
+
+    monkeypatch.setattr(onnx_export, "resolve_generator", forbidden)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(ExportError, match=r"--out '.*' is a directory; give the file to write"):
+        export_onnx(_loaded(LoopG()), tmp_path)
+    with pytest.raises(ExportError, match=r"notes.txt' is a file, not a directory"):
+        export_onnx(_loaded(LoopG()), a_file / "x.onnx")
+    result = CliRunner().invoke(app, ["export", "zoo:whatever", "--out", str(tmp_path)])
+    assert isinstance(result.exception, ExportError), result.output
+    assert f"--out {str(tmp_path)!r} is a directory" in str(result.exception)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # nothing written
 
 
 class PixelNorm(nn.Module):
@@ -401,6 +428,74 @@ def test_fp16_keeps_normalization_reductions_in_fp32(tmp_path: Path) -> None:
     assert onnx.TensorProto.FLOAT16 in gemm_inputs  # the rest does run in float16
 
 
+class LatentNormG(nn.Module):
+    """Pixel norm of z itself, its epsilon a Python float (the exporter drops it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pn = PixelNorm()
+        self.fc = nn.Linear(16, 16)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.tanh(self.fc(self.pn(z))).reshape(-1, 1, 4, 4)
+
+
+def test_parity_check_includes_an_all_zero_latent(tmp_path: Path) -> None:
+    """NaN for z = 0 where PyTorch has none fails the export (random latents never see it)."""
+    out = tmp_path / "zero.onnx"
+    with pytest.raises(ExportError, match=r"outputs 16 NaN or inf values for an all-zero latent"):
+        export_onnx(_loaded(LatentNormG()), out)
+    assert not out.exists()
+
+
+#: a ProGAN small enough to export in seconds, with 32x32x3x3 convolutions: big enough
+#: for onnxruntime (not onnxscript) to constant-fold their fp16 weight scaling
+TINY_PROGAN = {"data_shape": (1, 8, 8), "latent_dim": 8, "max_width": 32, "fmap_base": 128}
+
+
+@pytest.fixture(scope="module")
+def tiny_progan(tmp_path_factory: pytest.TempPathFactory) -> LoadedGenerator:
+    """An untrained tiny ProGAN artifact, loaded."""
+    from gankit.registry import get_architecture
+
+    arch = get_architecture("progan")
+    cfg = make_config(arch, TINY_PROGAN)
+    torch.manual_seed(0)
+    g = arch.generator(cfg)  # type: ignore[misc]
+    out = tmp_path_factory.mktemp("progan") / "artifact"
+    save_artifact(out, architecture=arch, arch_config=cfg, state_dict=g.state_dict())
+    return load_generator(out)
+
+
+def test_progan_export_keeps_pixel_norm_epsilon(
+    tiny_progan: LoadedGenerator, tmp_path: Path
+) -> None:
+    """z = 0 (and latent interpolation through it) gives PyTorch's images, not NaN."""
+    import onnx
+
+    path = export_onnx(tiny_progan, tmp_path / "progan.onnx")
+    graph = onnx.load(str(path)).graph
+    producers = {out: node.op_type for node in graph.node for out in node.output}
+    sqrt_inputs = [producers.get(n.input[0]) for n in graph.node if n.op_type == "Sqrt"]
+    assert sqrt_inputs and all(op == "Add" for op in sqrt_inputs)  # + eps before each sqrt
+    sess = _session(path)
+    z = np.zeros((3, 8), dtype=np.float32)
+    z[2] = np.random.default_rng(0).standard_normal(8) * 1e-6  # near 0, as interpolation is
+    got = sess.run(None, {"z": z})[0]
+    want = _torch(tiny_progan, {"z": z}).numpy()
+    assert np.isfinite(got).all()
+    assert np.abs(got - want).max() <= 1e-4
+
+
+def test_fp16_export_prints_no_onnxruntime_warnings(
+    tiny_progan: LoadedGenerator, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The parity check's session keeps onnxruntime's C++ constant-folding warnings quiet."""
+    export_onnx(tiny_progan, tmp_path / "progan16.onnx", fp16=True)
+    err = capfd.readouterr().err
+    assert "onnxruntime" not in err and "constant_folding" not in err, err[-2000:]
+
+
 def test_cli_export_and_its_errors(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -410,17 +505,28 @@ def test_cli_export_and_its_errors(tmp_path: Path) -> None:
     _build_artifact(ARCHS[0], art)
     out = tmp_path / "cli.onnx"
     runner = CliRunner()
-    result = runner.invoke(
-        app, ["export", str(art), "--format", "onnx", "--out", str(out), "--batch", "3", "--uint8"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "wrote" in result.output and out.is_file()
-    meta = parse_metadata(_session(out).get_modelmeta().custom_metadata_map)
-    assert meta.batch == 3 and meta.output_format == "uint8"
-    out8 = tmp_path / "cli_int8.onnx"
-    result = runner.invoke(app, ["export", str(art), "--int8", "--out", str(out8)])
+    umask = os.umask(0o022)  # what most users have: files made without care are 644
+    try:
+        result = runner.invoke(
+            app,
+            ["export", str(art), "--format", "onnx", "--out", str(out), "--batch", "3", "--uint8"],
+        )
+        assert result.exit_code == 0, result.output
+        assert "wrote" in result.output and out.is_file()
+        out8 = tmp_path / "cli_int8.onnx"
+        result = runner.invoke(app, ["export", str(art), "--int8", "--out", str(out8)])
+    finally:
+        os.umask(umask)
     assert result.exit_code == 0, result.output
     assert "int8" in result.output and "matches PyTorch" in result.output
+    # every export is owner-only (docs/serving.md), the int8 one too
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert stat.S_IMODE(out8.stat().st_mode) == 0o600
+    meta = parse_metadata(_session(out).get_modelmeta().custom_metadata_map)
+    assert meta.batch == 3 and meta.output_format == "uint8"
+    help_text = runner.invoke(app, ["export", "--help"], env={"COLUMNS": "250"}).output
+    assert "a run directory (its artifact/ is used)" in help_text
+    assert "hf://OWNER/NAME@REVISION (a branch, tag or commit sha)" in help_text
     assert parse_metadata(_session(out8).get_modelmeta().custom_metadata_map).precision == "int8"
     for args, match in [
         (["export", str(art), "--int8", "--fp16"], "fp16 and int8"),

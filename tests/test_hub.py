@@ -233,6 +233,56 @@ def test_unsafe_names_and_specs() -> None:
     for bad in ("alice", "alice/../x", "a/b/c", "alice/dcgan@", "-x/y", "a--b/c"):
         with pytest.raises(HubError):
             hub.parse_repo_spec(bad)
+    assert hub.parse_repo_spec("alice/dcgan@refs/pr/1") == ("alice/dcgan", "refs/pr/1")
+    assert hub.parse_repo_spec("alice/dcgan@v1.0_rc-2") == ("alice/dcgan", "v1.0_rc-2")
+
+
+@pytest.mark.parametrize(
+    ("revision", "why"),
+    [
+        ("v1@v2", "'@'"),
+        ("main:x", "':'"),
+        ("%2e%2e", "'%'"),
+        ("a~1", "'~'"),
+        ("a^", "'^'"),
+        ("a..b", "'..'"),
+        ("ma in", "whitespace or a control character"),
+        ("a\x01", "whitespace or a control character"),
+        ("-x", "starts with '-'"),
+        ("x.lock", "ends with '.lock'"),
+    ],
+)
+def test_git_invalid_revisions_are_refused_before_any_request(
+    hub_env: HubEnv, revision: str, why: str
+) -> None:
+    spec = f"hf://alice/dcgan@{revision}"
+    with pytest.raises(HubError) as err:
+        hub.parse_repo_spec(spec)
+    message = str(err.value)
+    assert message.startswith(f"revision {revision!r} in {spec!r} is not a valid git revision")
+    assert why in message and "give a branch, tag or commit sha" in message
+    with pytest.raises(HubError, match="not a valid git revision"):
+        gankit.load_generator(spec)
+    with pytest.raises(HubError, match="not a valid git revision"):
+        hub.pull("alice/dcgan", revision=revision)
+    assert not hub_env.server.requests  # nothing was sent to the endpoint
+
+
+def test_pull_of_a_zoo_name_points_to_zoo_pull(capsys: pytest.CaptureFixture[str]) -> None:
+    from typer.testing import CliRunner
+
+    from gankit.cli import app, main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["pull", "zoo:dcgan-fashion-mnist"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: 'zoo:dcgan-fashion-mnist' is a zoo entry, not a Hub repository: download it "
+        "with `gankit zoo pull dcgan-fashion-mnist` (at its pinned revision, sha256-checked)"
+    )
+    result = CliRunner().invoke(app, ["pull", "--help"], env={"COLUMNS": "250"})
+    assert "OWNER/NAME or OWNER/NAME@REVISION (also hf://OWNER/NAME@REVISION)" in result.output
+    assert "`gankit zoo pull NAME`" in result.output
 
 
 def test_missing_token_gives_one_clear_line(

@@ -346,6 +346,72 @@ def test_parse_body_defaults_and_points_models() -> None:
     assert info.value.field == "format"
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", 'request body is empty; send a JSON object such as {"n": 16}'),
+        (b" \n", 'request body is empty; send a JSON object such as {"n": 16}'),
+        (b'{"n": true}', "n must be an integer, got true"),
+        (b'{"n": null}', "n must be an integer, got null"),
+        (b'{"n": "3"}', 'n must be an integer, got "3"'),
+        (b'{"n": 2, "seed": true}', "seed must be an integer in 0..2**64-1 or null, got true"),
+        (b'{"n": 2, "grid": null}', "grid must be true or false, got null"),
+        (b'{"n": 2, "format": null}', "unknown format null; use one of png, npy, json"),
+        (b'{"n": 2, "labels": [1, false]}', "labels must be a list of integers or null, got"),
+    ],
+)
+def test_parse_body_messages_quote_json(body: bytes, message: str) -> None:
+    """Messages show the value as the client sent it (JSON true/null), not Python's repr."""
+    with pytest.raises(InvalidInputError) as info:
+        parse_body(body, Limits(max_n=MAX_N))
+    assert str(info.value).startswith(message)
+    assert "True" not in str(info.value) and "None" not in str(info.value)
+
+
+def test_out_of_range_labels_are_named_with_the_range(models: Models) -> None:
+    s = OnnxSampler(models.cond, device="cpu", warmup=False)
+    huge = 100000000000000000000000  # a valid JSON integer, beyond int64
+    for labels, bad in (([1, huge], huge), ([-huge, 1], -huge), ([1, 10], 10)):
+        with pytest.raises(InvalidInputError) as info:
+            s.check_labels(labels, 2)
+        assert str(info.value) == f"label {bad} is outside this generator's classes 0..9"
+        assert info.value.field == "labels"
+
+
+def test_warmup_uses_seeded_normal_latents(models: Models, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not zeros: a generator that normalizes z would divide 0 by 0 at every start."""
+    seen: list[np.ndarray] = []
+    real = OnnxSampler._run_chunk
+
+    def spy(self: OnnxSampler, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        seen.append(z.copy())
+        return real(self, z, labels)
+
+    monkeypatch.setattr(OnnxSampler, "_run_chunk", spy)
+    OnnxSampler(models.cond, device="cpu", max_batch=16)
+    assert [z.shape for z in seen] == [(1, 8), (16, 8)]
+    rng = np.random.default_rng(0)
+    for z in seen:
+        assert np.array_equal(z, rng.standard_normal(z.shape, dtype=np.float32))
+
+
+def test_fixed_batch_export_sets_the_metric_buckets(models: Models) -> None:
+    from starlette.testclient import TestClient
+
+    from gankit.serving import server
+
+    app = server.create_app(server.ServerConfig(models.uncond_fixed4, device="cpu", max_batch=64))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert client.post("/v1/samples", json={"n": 3, "format": "npy"}).status_code == 200
+        text = client.get("/metrics").text
+    assert 'gankit_batch_images_bucket{le="4.0"} 1.0' in text  # padded to the file's batch
+    assert 'le="64.0"' not in text and 'le="8.0"' not in text
+
+
 def test_readyz_is_503_until_the_model_is_warm(
     models: Models, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -513,9 +579,11 @@ def test_bad_requests_get_4xx_naming_the_field(servers: dict[str, Server], clien
         assert r.json()["field"] == field, (body, r.json())
         assert r.json()["error"]
     # too large: by Content-Length, and streamed without one (chunked)
-    r = client.post(url, content=b" " * (65 * 1024))
+    json_type = {"content-type": "application/json"}
+    r = client.post(url, content=b" " * (65 * 1024), headers=json_type)
     assert r.status_code == 413 and r.json()["field"] == "body"
-    r = client.post(url, content=iter([b'{"n": 1, "x": "', b"a" * (70 * 1024), b'"}']))
+    chunks = iter([b'{"n": 1, "x": "', b"a" * (70 * 1024), b'"}'])
+    r = client.post(url, content=chunks, headers=json_type)
     assert r.status_code == 413 and r.json()["field"] == "body"
     r = client.post(f"{servers['uncond'].url}/v1/samples", json={"n": 2, "labels": [0, 1]})
     assert r.status_code == 400 and r.json()["field"] == "labels"
@@ -580,6 +648,33 @@ def test_health_ready_openapi(servers: dict[str, Server], client: Any) -> None:
     assert props["n"]["maximum"] == MAX_N and props["format"]["enum"] == ["png", "npy", "json"]
 
 
+def test_body_must_be_declared_json(servers: dict[str, Server], client: Any) -> None:
+    """text/plain is a CORS simple request: any web page could make a browser send it."""
+    url = f"{servers['cond'].url}/v1/samples"
+    body = b'{"n": 2, "format": "npy"}'
+    for headers in ({"content-type": "text/plain"}, {}, {"content-type": "application/jsonx"}):
+        r = client.post(url, content=body, headers=headers)
+        assert r.status_code == 415, (headers, r.text)
+        assert r.headers["content-type"] == "application/json"
+        error = r.json()
+        assert error["field"] == "body"
+        assert "Content-Type: application/json" in error["error"]
+        got = repr(headers["content-type"]) if headers else "no Content-Type"
+        assert got in error["error"]
+    for media_type in ("application/json; charset=utf-8", "Application/JSON"):
+        r = client.post(url, content=body, headers={"content-type": media_type})
+        assert r.status_code == 200, (media_type, r.text)
+
+
+def test_ready_line_is_logged_at_the_default_log_level(servers: dict[str, Server]) -> None:
+    server = servers["cond"]
+    deadline = time.monotonic() + 10
+    while "gankit.serving.server: ready:" not in server.log.read_text():
+        assert time.monotonic() < deadline, server.log.read_text()
+        time.sleep(0.05)
+    assert "on CPUExecutionProvider (max batch 64)" in server.log.read_text()
+
+
 def _metric(text: str, name: str) -> float:
     match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
     assert match, name
@@ -636,6 +731,104 @@ def test_sigterm_finishes_queued_requests_and_exits_0(servers: dict[str, Server]
     assert server.proc.wait(30) == 0, server.log.read_text()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{server.url}/healthz", timeout=2)
+
+
+def _serve(model: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``gankit serve`` to completion (for the ways it must fail at start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gankit", "serve", str(model), "--device", "cpu", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+    )
+
+
+def test_serve_cannot_listen_is_one_line_not_an_abort(models: Models) -> None:
+    """uvicorn would start the loader (onnxruntime) first, then abort the process (rc 134)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with ThreadPoolExecutor(2) as pool:
+            in_use, bad_host = pool.map(
+                lambda args: _serve(models.uncond, *args),
+                [["--port", str(port)], ["--host", "no-such-host.invalid", "--port", "0"]],
+            )
+    for result in (in_use, bad_host):
+        assert result.returncode == 2, result.stderr
+        assert "terminate called" not in result.stderr and "Traceback" not in result.stderr
+    assert in_use.stderr.strip().splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use; "
+        "choose another --port (or stop the process that holds it)"
+    )
+    last = bad_host.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot listen on no-such-host.invalid:0: ")
+    assert "--host must be an address of this machine" in last
+
+
+def test_serve_options_are_checked(models: Models, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from gankit.cli import app
+    from gankit.serving import server
+
+    def no_server(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the server was started with a bad option")
+
+    monkeypatch.setattr(server, "run_server", no_server)
+    runner = CliRunner()
+    for args, message in [
+        (["--port", "70000"], "--port must be in 0..65535 (0 picks a free port), got 70000"),
+        (["--port", "-1"], "--port must be in 0..65535 (0 picks a free port), got -1"),
+        (["--graceful-timeout", "-5"], "--graceful-timeout must be >= 0 seconds, got -5"),
+    ]:
+        result = runner.invoke(app, ["serve", str(models.uncond), *args])
+        assert isinstance(result.exception, GankitError), (args, result.output)
+        assert str(result.exception).startswith(message)
+    result = runner.invoke(app, ["serve", str(models.uncond), "--log-level", "loud"])
+    assert result.exit_code == 2 and not isinstance(result.exception, KeyError)
+    assert "'loud' is not one of" in result.output and "'trace'" in result.output
+    result = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "250"})
+    assert "critical|error|warning|info|debug|trace" in result.output
+    assert "A fixed-batch export (`gankit export --batch N`) runs N instead." in result.output
+    assert "cuda and tensorrt need a GPU" in result.output
+    assert "those still running then are answered 503 (0: at once)" in result.output
+
+
+def test_shutdown_answers_requests_past_the_graceful_timeout_with_503(
+    models: Models, tmp_path: Path
+) -> None:
+    """--graceful-timeout 0: the request waiting for its batch gets 503, no traceback."""
+    server = Server(
+        models.uncond, tmp_path / "serve.log", "--graceful-timeout", "0", "--max-wait-ms", "20000"
+    )
+    try:
+        server.wait_ready()
+        result: dict[str, Any] = {}
+
+        def post() -> None:
+            with httpx.Client(timeout=30) as c:
+                result["r"] = c.post(f"{server.url}/v1/samples", json={"n": 1, "format": "npy"})
+
+        thread = threading.Thread(target=post)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while (
+            _metric(httpx.get(f"{server.url}/metrics").text, "gankit_sample_requests_in_flight") < 1
+        ):
+            assert time.monotonic() < deadline, "the request did not arrive"
+            time.sleep(0.01)
+        server.proc.send_signal(signal.SIGTERM)
+        thread.join(30)
+        assert server.proc.wait(30) == 0
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    r = result["r"]
+    assert r.status_code == 503, (r.text, log)
+    assert "retry" in r.json()["error"] and "--graceful-timeout" in r.json()["error"]
+    assert "Traceback" not in log and "CancelledError" not in log, log
 
 
 def test_cli_imports_serving_extras_lazily(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -257,3 +257,63 @@ def test_zoo_add_help_shows_the_defaults() -> None:
     result = CliRunner().invoke(app, ["zoo", "add", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "Architecture (default: the artifact's)." in result.output
+
+
+def test_unreachable_hub_suggests_zoo_pull(
+    hub_env: HubEnv, zoo_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing cached, nothing shipped, the Hub down: `gankit zoo pull NAME`, not `gankit pull`."""
+    from gankit.cli import main
+
+    shutil.rmtree(zoo_copy / NAME)  # not shipped
+    hub_env.server.stop()  # unreachable
+    with pytest.raises(HubError) as err:
+        hub.resolve(f"zoo:{NAME}")
+    message = str(err.value)
+    assert "the Hub is unreachable" in message
+    assert f"run `gankit zoo pull {NAME}` with network access first" in message
+    assert "HF_ENDPOINT" in message and "gankit pull " not in message
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", f"zoo:{NAME}", "--out", str(zoo_copy / "g.onnx")])
+    assert exit_.value.code == 2
+    err_text = capsys.readouterr().err.strip()
+    assert err_text.startswith("error: ") and "\n" not in err_text
+    assert f"`gankit zoo pull {NAME}`" in err_text
+
+
+def test_zoo_list_is_readable_at_80_columns() -> None:
+    result = CliRunner().invoke(app, ["zoo", "list"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "\u2026" not in result.output  # nothing cut with an ellipsis
+    text = result.output
+    for entry in hub.load_catalogue(ZOO / "catalogue.json").values():
+        assert entry.name in text and entry.dataset in text and entry.architecture in text
+    assert "frechet distance 8.232" in text and "classes covered 10/10" in text
+
+
+@pytest.mark.parametrize("command", ["export", "sample"])
+def test_sources_are_resolved_alike_by_export_and_sample(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing path says so; a zoo name needs zoo: (docs/zoo.md) in every command."""
+    from gankit.cli import main
+
+    missing = str(tmp_path / "some" / "nonexistent" / "path")
+    for source, message in [
+        (
+            missing,
+            f"error: no such file or directory: {missing} (not a zoo name either; "
+            "`gankit zoo list` shows those, to be given as zoo:NAME)",
+        ),
+        (
+            NAME,
+            f"error: no such file or directory: {NAME}; for the zoo entry of that name, "
+            f"give zoo:{NAME}",
+        ),
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            main([command, source, "--out", str(tmp_path / "out.png")])
+        assert exit_.value.code == 2
+        assert capsys.readouterr().err.strip() == message

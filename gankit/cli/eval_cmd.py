@@ -90,9 +90,10 @@ def eval_command(
     import gankit
     from gankit import config as config_mod
     from gankit.evaluation import ReferenceData, metric_split
+    from gankit.export.resolve import source_text
     from gankit.registry import get_component, make_config
 
-    g = gankit.load_generator(artifact)
+    g = gankit.load_generator(source_text(artifact))
     trained_on = g.config.get("dataset")
     data_name = data or trained_on
     if not data_name:

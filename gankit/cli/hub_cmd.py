@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -56,7 +57,14 @@ def push_command(
 
 @app.command("pull")
 def pull_command(
-    spec: Annotated[str, typer.Argument(help="OWNER/NAME[@REVISION] (or hf://OWNER/NAME...).")],
+    spec: Annotated[
+        str,
+        typer.Argument(
+            help="OWNER/NAME or OWNER/NAME@REVISION (also hf://OWNER/NAME@REVISION); "
+            "REVISION is a branch, tag or commit sha (default: main). "
+            "Zoo entries: `gankit zoo pull NAME`.",
+        ),
+    ],
     local_files_only: Annotated[
         bool,
         typer.Option(
@@ -74,11 +82,15 @@ def pull_command(
 
 
 def _metric_text(metrics: dict[str, Any]) -> str:
-    parts = []
+    """One metric a line, ``name value`` (``9/10`` when the metric says out of how many)."""
+    lines = []
     for name, m in metrics.items():
         value = m.get("value") if isinstance(m, dict) else m
-        parts.append(f"{name}={value}")
-    return ", ".join(parts)
+        if isinstance(value, float):
+            value = int(value) if value.is_integer() else f"{value:.4g}"
+        out_of = m.get("out_of") if isinstance(m, dict) else None
+        lines.append(f"{name.replace('_', ' ')} {value}" + (f"/{out_of}" if out_of else ""))
+    return "\n".join(lines)
 
 
 @zoo_app.command("list")
@@ -86,20 +98,22 @@ def zoo_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print the entries as JSON.")] = False,
     catalogue: CatalogueOpt = None,
 ) -> None:
-    """List the zoo's pretrained generators."""
+    """List the zoo's pretrained generators (`gankit zoo info NAME` shows one in full)."""
     entries = hub.load_catalogue(catalogue)
     if as_json:
         typer.echo(json.dumps([e.to_json() for e in entries.values()], indent=2))
         return
-    table = Table(title="gankit zoo (load with gankit.load_generator('zoo:NAME'))")
+    # readable at 80 columns: the model's three facts stacked in one column, one
+    # metric a line, and long cells folded rather than cut
+    table = Table(title="gankit zoo: load with zoo:NAME", box=box.SIMPLE_HEAD, title_justify="left")
     table.add_column("name", no_wrap=True)
-    for col in ("arch", "dataset", "res", "metrics", "revision"):
-        table.add_column(col)
+    table.add_column("model", overflow="fold")
+    table.add_column("metrics", overflow="fold")
+    table.add_column("revision", overflow="fold")
     for e in entries.values():
         revision = e.revision[:12] if e.revision else "unpublished"
-        table.add_row(
-            e.name, e.architecture, e.dataset, e.resolution, _metric_text(e.metrics), revision
-        )
+        model = f"{e.architecture}\n{e.dataset}\n{e.resolution}"
+        table.add_row(e.name, model, _metric_text(e.metrics), revision, end_section=True)
     Console().print(table)
 
 

@@ -8,8 +8,9 @@ is reported with the ``pip install`` line that fixes it.
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 import typer
 
@@ -45,8 +46,20 @@ def parse_batch(text: str) -> str | int:
 
 @app.command("export")
 def export_command(
-    artifact: Annotated[str, typer.Argument(help="Artifact directory or zoo name.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file.")] = Path("generator.onnx"),
+    artifact: Annotated[
+        str,
+        typer.Argument(
+            help="What to export: an artifact directory, a run directory (its artifact/ is "
+            "used), zoo:NAME (`gankit zoo list` shows them), or hf://OWNER/NAME or "
+            "hf://OWNER/NAME@REVISION (a branch, tag or commit sha).",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="The .onnx file to write (replaced atomically; not a directory)."
+        ),
+    ] = Path("generator.onnx"),
     fmt: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset version.")] = 18,
     fp16: Annotated[bool, typer.Option("--fp16", help="float16 weights, float32 I/O.")] = False,
@@ -93,13 +106,30 @@ def export_command(
     )
 
 
+#: uvicorn's log levels (``uvicorn.config.LOG_LEVELS``), most severe first; a Literal
+#: makes typer check the value and list the choices in --help
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+MAX_PORT = 65535
+
+
 @app.command("serve")
 def serve_command(
     model: Annotated[Path, typer.Argument(help="ONNX file written by `gankit export`.")],
-    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to bind.")] = 8000,
+    host: Annotated[
+        str,
+        typer.Option("--host", help="Address to bind (0.0.0.0: every interface)."),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help=f"Port to bind, 0..{MAX_PORT} (0: any free port).")
+    ] = 8000,
     max_batch: Annotated[
-        int, typer.Option("--max-batch", help="Most images per onnxruntime run.")
+        int,
+        typer.Option(
+            "--max-batch",
+            help="Most images per onnxruntime run. A fixed-batch export "
+            "(`gankit export --batch N`) runs N instead.",
+        ),
     ] = 64,
     max_wait_ms: Annotated[
         float, typer.Option("--max-wait-ms", help="How long a request waits to be batched.")
@@ -108,12 +138,30 @@ def serve_command(
     max_body_kb: Annotated[
         int, typer.Option("--max-body-kb", help="Largest request body accepted (KiB).")
     ] = 64,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or tensorrt.")] = "auto",
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="auto (CUDA if a GPU is present, else CPU), cpu, cuda or tensorrt "
+            "(cuda and tensorrt need a GPU and stop without one).",
+        ),
+    ] = "auto",
     graceful_timeout: Annotated[
         int,
-        typer.Option("--graceful-timeout", help="Seconds to finish requests on shutdown."),
+        typer.Option(
+            "--graceful-timeout",
+            help="Seconds (>= 0) that a shutdown waits for requests in flight; those still "
+            "running then are answered 503 (0: at once).",
+        ),
     ] = 30,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(
+            "--log-level",
+            case_sensitive=False,
+            help="Log level of uvicorn (access log included) and of gankit's serving log.",
+        ),
+    ] = "info",
 ) -> None:
     """Serve an exported generator over HTTP (POST /v1/samples; /healthz, /readyz, /metrics)."""
     for name, value in (
@@ -125,6 +173,16 @@ def serve_command(
             raise GankitError(f"{name} must be a positive integer, got {value}")
     if max_wait_ms < 0:
         raise GankitError(f"--max-wait-ms must be >= 0, got {max_wait_ms}")
+    if not 0 <= port <= MAX_PORT:
+        raise GankitError(
+            f"--port must be in 0..{MAX_PORT} (0 picks a free port), got {port}; "
+            "choose a port in range, e.g. --port 8000"
+        )
+    if graceful_timeout < 0:
+        raise GankitError(
+            f"--graceful-timeout must be >= 0 seconds, got {graceful_timeout} "
+            "(0 answers requests still in flight with 503 at once)"
+        )
     if not model.is_file():
         raise GankitError(
             f"ONNX model {str(model)!r} does not exist; create one with "
@@ -134,6 +192,8 @@ def serve_command(
     from gankit.serving.schemas import Limits
     from gankit.serving.server import ServerConfig, run_server
 
+    level = log_level.lower()  # case_sensitive=False accepts INFO as well
+    set_serving_log_level(level)
     config = ServerConfig(
         model_path=model,
         device=device,
@@ -141,4 +201,15 @@ def serve_command(
         max_wait_ms=max_wait_ms,
         limits=Limits(max_n=max_n, max_body_bytes=max_body_kb * 1024),
     )
-    run_server(config, host=host, port=port, log_level=log_level, graceful_timeout=graceful_timeout)
+    run_server(config, host=host, port=port, log_level=level, graceful_timeout=graceful_timeout)
+
+
+def set_serving_log_level(log_level: str) -> None:
+    """Let ``gankit.serving`` log at ``log_level`` (its "ready:" line is INFO).
+
+    The CLI's root logger stays at WARNING (``-v`` lowers it); the serving
+    logger follows ``--log-level`` like uvicorn's own, whichever is more verbose.
+    """
+    levels = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
+    logger = logging.getLogger("gankit.serving")
+    logger.setLevel(min(levels[log_level.lower()], logger.getEffectiveLevel()))

@@ -17,6 +17,7 @@ import io
 import logging
 import os
 import re
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -66,7 +67,8 @@ def export_onnx(
     Args:
         generator_or_artifact: a :class:`LoadedGenerator`, an artifact directory or a
             zoo name (see :func:`gankit.export.resolve.resolve_generator`).
-        out_path: the ``.onnx`` file to write (replaced atomically).
+        out_path: the ``.onnx`` file to write (replaced atomically); missing parent
+            directories are created.
         opset: ONNX opset version.
         fp16: float16 weights and compute, float32 I/O.
         int8: int8 weights and activations for CPU serving (static quantization
@@ -77,10 +79,15 @@ def export_onnx(
             1, 7, 64 (or the fixed one): max abs difference <= 1e-4 (fp32) or 2e-2
             (fp16), uint8 output within 1 step of ``gankit.images.to_uint8`` (fp16: 4
             steps); int8: mean abs difference <= 3e-2 (uint8: 4.3 steps), see
-            :data:`gankit.export.verify.MEAN_TOLERANCE`.
+            :data:`gankit.export.verify.MEAN_TOLERANCE`. All-zero latents are checked
+            too: NaN or inf where PyTorch has none fails (fp32/fp16: within the
+            same tolerance).
 
-    Returns the path written. Raises :class:`ExportError` if the module cannot be
-    exported or the parity check fails (no file is left behind then).
+    Returns the path written, with owner-only permissions (mode 600) whatever the
+    precision. Raises :class:`ExportError` if ``out_path`` cannot be written (a
+    directory, a path below a file: checked before anything is loaded or
+    exported), the module cannot be exported or the parity check fails (no file
+    is left behind then).
     """
     fixed = _parse_batch(batch)
     if not isinstance(opset, int) or opset < MIN_OPSET:
@@ -90,6 +97,7 @@ def export_onnx(
     if int8 and opset < INT8_MIN_OPSET:
         raise ExportError(f"int8 export needs opset >= {INT8_MIN_OPSET}, got {opset}")
     precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+    out = check_out_path(out_path)  # before any download, export or parity check
     gen = resolve_generator(generator_or_artifact)
     conditional = gen.num_classes > 0
     if uint8 and len(gen.data_shape) != 3:
@@ -98,9 +106,11 @@ def export_onnx(
             f"{tuple(gen.data_shape)}: export it without --uint8"
         )
     name = type(gen.generator).__name__
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise _write_error(out, exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -130,17 +140,67 @@ def export_onnx(
                     precision=precision,
                     uint8=uint8,
                 )
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError as exc:
+            raise _write_error(out, exc) from None
     finally:
         tmp.unlink(missing_ok=True)
     return out
 
 
+def check_out_path(out_path: str | Path) -> Path:
+    """Refuse an output path that cannot become the exported file, before any work is done.
+
+    ``out_path`` must name a file: not an existing directory, and not below an
+    existing file. Missing parent directories are fine (they are created).
+    Raises :class:`ExportError` naming ``--out`` and what to give instead.
+    """
+    out = Path(out_path).expanduser()
+    if str(out_path).endswith(("/", os.sep)) or out.is_dir():
+        raise ExportError(
+            f"--out {str(out_path)!r} is a directory; give the file to write, "
+            f"e.g. --out {str(out / 'generator.onnx')!r}"
+        )
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ExportError(
+                    f"--out {str(out_path)!r}: {str(parent)!r} is a file, not a directory; "
+                    "give a path inside a directory, e.g. --out generator.onnx"
+                )
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ExportError(
+                    f"--out {str(out_path)!r}: directory {str(parent)!r} is not writable; "
+                    "choose an --out path in a directory you can write to"
+                )
+            break
+    if out.exists() and not out.is_file():
+        raise ExportError(
+            f"--out {str(out_path)!r} exists and is not a regular file; give another path"
+        )
+    return out
+
+
+def _write_error(out: Path, exc: OSError) -> ExportError:
+    reason = exc.strerror or str(exc)
+    return ExportError(
+        f"cannot write --out {str(out)!r}: {reason.lower()}; choose another --out path "
+        "(a file in a writable directory)"
+    )
+
+
 def _quantize_in_place(path: Path, gen: LoadedGenerator, *, name: str) -> None:
-    """Replace the fp32 model at ``path`` by its int8 quantization."""
+    """Replace the fp32 model at ``path`` by its int8 quantization, keeping its file mode.
+
+    ``path`` is the export's temporary file (mode 600, from ``mkstemp``); onnxruntime
+    writes the quantized model with the umask's mode (usually 644), so the mode is
+    copied over before the rename.
+    """
     quantized = path.with_name(path.name + ".int8")
     try:
         quantize_int8(path, quantized, latent_dim=gen.latent_dim, num_classes=gen.num_classes)
+        os.chmod(quantized, stat.S_IMODE(path.stat().st_mode))
         os.replace(quantized, path)
     except Exception as exc:  # noqa: BLE001 - reported with the module's name
         raise ExportError(

@@ -42,6 +42,12 @@ _HINTS = {
         "or its output is not an image in [-1, 1]); export it without int8 (fp32 or fp16)."
     ),
 }
+_ZERO_HINT = (
+    "Random latents match, so the graph probably lost a guard such as an epsilon added "
+    "before a division or square root (the exporter's optimizer deletes an Add of a "
+    "scalar of magnitude 1e-8 or less as if it were 0): add it as a 1-element tensor, "
+    "e.g. x + x.new_full((1,), eps), which the optimizer keeps."
+)
 #: batch sizes checked for a dynamic-batch export
 DYNAMIC_BATCHES = (1, 7, 64)
 
@@ -55,6 +61,8 @@ class ParityReport:
     mean_abs_diff: dict[int, float] = field(default_factory=dict)
     #: "max" (fp32, fp16) or "mean" (int8): which difference ``tolerance`` bounds
     bounded: str = "max"
+    #: max abs difference for all-zero latents (NaN where both outputs are NaN is equal)
+    zero_latent_diff: float = 0.0
 
     @property
     def worst(self) -> float:
@@ -97,7 +105,13 @@ def verify_onnx(
     """
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    # errors still raise; onnxruntime's C++ warnings (e.g. constant folding of an fp16
+    # graph) would only be noise between the export's own messages
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        str(path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
     rng = np.random.default_rng(seed)
     bounded = "mean" if precision in MEAN_TOLERANCE else "max"
     if bounded == "mean":
@@ -108,28 +122,34 @@ def verify_onnx(
     means: dict[int, float] = {}
     for n in batches:
         feeds = random_feeds(rng, n, latent_dim, num_classes)
-        labels = torch.from_numpy(feeds[INPUT_LABELS]) if INPUT_LABELS in feeds else None
-        got = session.run([OUTPUT_IMAGES], feeds)[0]
-        with torch.no_grad():
-            want_t = reference(torch.from_numpy(feeds[INPUT_Z]), labels).float()
-        want = to_uint8(want_t) if uint8 else want_t.numpy()
-        if got.shape != want.shape or got.dtype != want.dtype:
+        got, want = _run_both(session, reference, feeds, uint8=uint8)
+        where = f"at batch {n}"
+        _check_types(got, want, name, where)
+        if not uint8 and not np.isfinite(got).all():
             raise ExportError(
-                f"ONNX export of {name} gives {got.dtype} {list(got.shape)} at batch {n}, "
-                f"PyTorch {want.dtype} {list(want.shape)}"
+                f"ONNX export of {name} ({precision}) outputs NaN or inf {where}. "
+                f"{_HINTS[precision]}"
             )
-        if not uint8 and np.isnan(got).any():
-            raise ExportError(f"ONNX export of {name} ({precision}) outputs NaN at batch {n}")
-        abs_diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-        diffs[n], means[n] = float(abs_diff.max()), float(abs_diff.mean())
+        diffs[n], means[n] = _differences(got, want)
         diff = diffs[n] if bounded == "max" else means[n]
         if not diff <= tol:  # also catches NaN in the reference
             raise ExportError(
                 f"ONNX export of {name} does not match PyTorch: {bounded} abs difference "
-                f"{diff:.3g}{' uint8 steps' if uint8 else ''} at batch {n} (tolerance {tol:g}, "
+                f"{diff:.3g}{' uint8 steps' if uint8 else ''} {where} (tolerance {tol:g}, "
                 f"{precision}). {_HINTS[precision]}"
             )
-    report = ParityReport(diffs, tol, means, bounded)
+    zero_diff = _check_zero_latent(
+        session,
+        reference,
+        name=name,
+        n=batches[0],
+        latent_dim=latent_dim,
+        num_classes=num_classes,
+        precision=precision,
+        uint8=uint8,
+        tol=tol if bounded == "max" else None,
+    )
+    report = ParityReport(diffs, tol, means, bounded, zero_diff)
     log.info(
         "ONNX parity of %s: max abs difference %s, mean %s (%s bounded by %g)",
         name,
@@ -139,3 +159,76 @@ def verify_onnx(
         tol,
     )
     return report
+
+
+def _run_both(
+    session: object, reference: nn.Module, feeds: dict[str, np.ndarray], *, uint8: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """onnxruntime's and the reference's output for the same inputs (uint8-converted if asked)."""
+    labels = torch.from_numpy(feeds[INPUT_LABELS]) if INPUT_LABELS in feeds else None
+    got = session.run([OUTPUT_IMAGES], feeds)[0]  # type: ignore[attr-defined]
+    with torch.no_grad():
+        want_t = reference(torch.from_numpy(feeds[INPUT_Z]), labels).float()
+    return got, (to_uint8(want_t) if uint8 else want_t.numpy())
+
+
+def _check_types(got: np.ndarray, want: np.ndarray, name: str, where: str) -> None:
+    if got.shape != want.shape or got.dtype != want.dtype:
+        raise ExportError(
+            f"ONNX export of {name} gives {got.dtype} {list(got.shape)} {where}, "
+            f"PyTorch {want.dtype} {list(want.shape)}"
+        )
+
+
+def _differences(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
+    """Max and mean abs difference (NaN if either output has NaN)."""
+    abs_diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    return float(abs_diff.max()), float(abs_diff.mean())
+
+
+def _check_zero_latent(
+    session: object,
+    reference: nn.Module,
+    *,
+    name: str,
+    n: int,
+    latent_dim: int,
+    num_classes: int,
+    precision: str,
+    uint8: bool,
+    tol: float | None,
+) -> float:
+    """Compare both on all-zero latents, a degenerate input random ones never reach.
+
+    A normalization of ``z`` (ProGAN's pixel norm) divides 0 by its epsilon there,
+    and an exporter that drops a tiny epsilon turns the output into NaN; latent
+    interpolation passes near 0. Non-finite values must sit in the same places in
+    both outputs; the rest must be within ``tol`` (None: finiteness only, for int8,
+    whose check is a statistical one over random latents). Returns the max abs
+    difference over the finite values.
+    """
+    feeds: dict[str, np.ndarray] = {INPUT_Z: np.zeros((n, latent_dim), dtype=np.float32)}
+    if num_classes > 0:
+        feeds[INPUT_LABELS] = (np.arange(n) % num_classes).astype(np.int64)
+    got, want = _run_both(session, reference, feeds, uint8=uint8)
+    where = f"for an all-zero latent (batch {n})"
+    _check_types(got, want, name, where)
+    got_bad, want_bad = ~np.isfinite(got), ~np.isfinite(want)
+    if not np.array_equal(got_bad, want_bad):
+        raise ExportError(
+            f"ONNX export of {name} ({precision}) outputs {int(got_bad.sum())} NaN or inf "
+            f"values {where} where PyTorch outputs {int(want_bad.sum())}. {_ZERO_HINT}"
+        )
+    ok = ~got_bad
+    diff = (
+        float(np.abs(got[ok].astype(np.float64) - want[ok].astype(np.float64)).max())
+        if ok.any()
+        else 0.0
+    )
+    if tol is not None and not diff <= tol:
+        raise ExportError(
+            f"ONNX export of {name} does not match PyTorch: max abs difference {diff:.3g}"
+            f"{' uint8 steps' if uint8 else ''} {where} (tolerance {tol:g}, {precision}). "
+            + (_ZERO_HINT if precision == "fp32" else f"{_ZERO_HINT} {_HINTS[precision]}")
+        )
+    return diff

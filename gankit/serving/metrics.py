@@ -30,6 +30,7 @@ class ServerMetrics:
 
     def __init__(self, max_batch: int) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.max_batch = max_batch
         self.requests = Counter(
             "gankit_http_requests",
             "HTTP requests by path, method and status code",
@@ -42,12 +43,7 @@ class ServerMetrics:
             ["path"],
             registry=self.registry,
         )
-        self.batch_size = Histogram(
-            "gankit_batch_images",
-            "Images per onnxruntime run (after micro-batching)",
-            buckets=_batch_buckets(max_batch),
-            registry=self.registry,
-        )
+        self.batch_size = self._batch_histogram(max_batch)
         self.in_flight = Gauge(
             "gankit_sample_requests_in_flight",
             "Sampling requests being served",
@@ -56,6 +52,23 @@ class ServerMetrics:
         self.images = Counter(
             "gankit_images_generated", "Samples generated", registry=self.registry
         )
+
+    def _batch_histogram(self, max_batch: int) -> Histogram:
+        return Histogram(
+            "gankit_batch_images",
+            "Images per onnxruntime run (after micro-batching)",
+            buckets=_batch_buckets(max_batch),
+            registry=self.registry,
+        )
+
+    def set_max_batch(self, max_batch: int) -> None:
+        """Rebuild the batch-size buckets for ``max_batch`` (a fixed-batch export's size).
+
+        Call it before anything is observed: the old histogram's counts are dropped.
+        """
+        self.registry.unregister(self.batch_size)
+        self.max_batch = max_batch
+        self.batch_size = self._batch_histogram(max_batch)
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""

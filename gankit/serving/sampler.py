@@ -34,6 +34,8 @@ from gankit.serving.providers import GPU_PROVIDERS, check_providers, choose_prov
 log = logging.getLogger(__name__)
 
 MAX_SEED = 2**64 - 1
+#: seed of the warm-up latents
+WARMUP_SEED = 0
 
 
 def float_to_uint8(images: np.ndarray) -> np.ndarray:
@@ -187,6 +189,15 @@ class OnnxSampler:
             raise InvalidInputError(
                 "this generator is unconditional (num_classes = 0): do not send labels", "labels"
             )
+        if isinstance(labels, (list, tuple)):
+            # Python ints (JSON's) can exceed int64: say which class is out of range
+            for value in labels:
+                if (
+                    isinstance(value, int)
+                    and not isinstance(value, bool)
+                    and not 0 <= value < self.num_classes
+                ):
+                    raise InvalidInputError(self._label_range_message(value), "labels")
         arr = np.asarray(labels)
         if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
             raise InvalidInputError("labels must be a flat list of integers", "labels")
@@ -196,12 +207,11 @@ class OnnxSampler:
             )
         bad = arr[(arr < 0) | (arr >= self.num_classes)]
         if bad.size:
-            raise InvalidInputError(
-                f"label {int(bad[0])} is outside this generator's classes "
-                f"0..{self.num_classes - 1}",
-                "labels",
-            )
+            raise InvalidInputError(self._label_range_message(int(bad[0])), "labels")
         return arr.astype(np.int64)
+
+    def _label_range_message(self, label: int) -> str:
+        return f"label {label} is outside this generator's classes 0..{self.num_classes - 1}"
 
     # -- sampling -------------------------------------------------------------------
 
@@ -230,10 +240,16 @@ class OnnxSampler:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def warmup(self) -> None:
-        """Run each batch bucket once (cuDNN picks its algorithms per shape)."""
+        """Run each batch bucket once (cuDNN picks its algorithms per shape).
+
+        The latents are seeded standard-normal ones, what the model meets in
+        service: all-zero latents are a degenerate input (a normalization of z
+        divides 0 by 0 without its epsilon) and would warm up nothing better.
+        """
+        rng = np.random.default_rng(WARMUP_SEED)
         for b in self.buckets:
-            z = np.zeros((b, self.latent_dim), dtype=np.float32)
-            labels = np.zeros(b, dtype=np.int64) if self.num_classes > 0 else None
+            z = rng.standard_normal((b, self.latent_dim), dtype=np.float32)
+            labels = np.arange(b, dtype=np.int64) % self.num_classes if self.num_classes else None
             self._run_chunk(z, labels)
         log.info(
             "warmed up %s at batch sizes %s on %s", self.path.name, self.buckets, self.providers[0]

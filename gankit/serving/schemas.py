@@ -37,11 +37,27 @@ class SampleRequest:
     grid: bool = True
 
 
+def json_text(value: Any, limit: int = 60) -> str:
+    """``value`` as the client wrote it (JSON: ``true``, ``null``, ``"3"``), shortened."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):  # not JSON-serializable: only reached from Python
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_body(body: bytes, limits: Limits, is_image: bool = True) -> SampleRequest:
-    """Parse and validate a JSON request body."""
+    """Parse and validate a JSON request body.
+
+    Messages quote the offending value as JSON (``true``, ``null``), as the client sent it.
+    """
     if len(body) > limits.max_body_bytes:
         raise InvalidInputError(
             f"request body is larger than {limits.max_body_bytes} bytes", "body", status=413
+        )
+    if not body.strip():
+        raise InvalidInputError(
+            'request body is empty; send a JSON object such as {"n": 16}', "body"
         )
     try:
         data = json.loads(body)
@@ -56,20 +72,24 @@ def parse_body(body: bytes, limits: Limits, is_image: bool = True) -> SampleRequ
         )
     if "n" not in data:
         raise InvalidInputError("missing required field 'n' (number of samples)", "n")
+    if isinstance(data["n"], bool) or not isinstance(data["n"], int):
+        raise InvalidInputError(f"n must be an integer, got {json_text(data['n'])}", "n")
     n = check_n(data["n"], limits.max_n)
     seed = data.get("seed")
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
     ):
         raise InvalidInputError(
-            f"seed must be an integer in 0..2**64-1 or null, got {seed!r}", "seed"
+            f"seed must be an integer in 0..2**64-1 or null, got {json_text(seed)}", "seed"
         )
     labels = data.get("labels")
     if labels is not None:
         if not isinstance(labels, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in labels
         ):
-            raise InvalidInputError("labels must be a list of integers or null", "labels")
+            raise InvalidInputError(
+                f"labels must be a list of integers or null, got {json_text(labels)}", "labels"
+            )
         if len(labels) != n:
             raise InvalidInputError(
                 f"got {len(labels)} labels for n = {n}; send one label per sample", "labels"
@@ -77,13 +97,13 @@ def parse_body(body: bytes, limits: Limits, is_image: bool = True) -> SampleRequ
     fmt = data.get("format", "png")
     if fmt not in FORMATS:
         raise InvalidInputError(
-            f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", "format"
+            f"unknown format {json_text(fmt)}; use one of {', '.join(FORMATS)}", "format"
         )
     if fmt == "png" and not is_image:
         raise InvalidInputError("this model outputs 2-D points: use format npy or json", "format")
     grid = data.get("grid", True)
     if not isinstance(grid, bool):
-        raise InvalidInputError(f"grid must be true or false, got {grid!r}", "grid")
+        raise InvalidInputError(f"grid must be true or false, got {json_text(grid)}", "grid")
     return SampleRequest(n=n, seed=seed, labels=labels, format=fmt, grid=grid)
 
 
@@ -135,6 +155,7 @@ def openapi_schema(limits: Limits, info: dict[str, Any] | None = None) -> dict[s
                         },
                         "400": error,
                         "413": error,
+                        "415": {**error, "description": "Content-Type is not application/json"},
                         "503": error,
                     },
                 }

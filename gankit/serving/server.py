@@ -5,19 +5,28 @@ Routes: ``POST /v1/samples``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics`
 
 The model is loaded and warmed up in a background thread after start-up, so
 ``/healthz`` answers at once and ``/readyz`` says 503 until the model is ready.
-Client errors are 4xx JSON ``{"error": ..., "field": ...}``; a 5xx means a
-server fault. On SIGTERM/SIGINT uvicorn stops accepting connections, waits for
-in-flight requests (including those queued in the batcher), then the lifespan
-closes the batcher; :func:`run_server` then returns normally (exit status 0).
+Client errors are 4xx JSON ``{"error": ..., "field": ...}`` (415 for a body
+that is not declared ``application/json``); a 5xx means a server fault, except
+503: not ready yet, or shutting down. On SIGTERM/SIGINT uvicorn stops accepting
+connections, waits for in-flight requests (including those queued in the
+batcher) up to the graceful timeout, answers those still running then with 503,
+then the lifespan closes the batcher; :func:`run_server` then returns normally
+(exit status 0).
+
+:func:`run_server` binds its socket before the app starts: a port in use or a
+bad host is a one-line :class:`~gankit.errors.GankitError`, raised before the
+model loader thread (and onnxruntime with it) has started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import secrets
 import signal
+import socket
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -40,6 +49,9 @@ from gankit.serving.sampler import OnnxSampler
 from gankit.serving.schemas import Limits, openapi_schema, parse_body
 
 log = logging.getLogger(__name__)
+
+#: how long a shutdown waits for a model still being loaded (onnxruntime cannot be interrupted)
+LOADER_JOIN_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -81,6 +93,8 @@ class _State:
                 intra_op_threads=cfg.intra_op_threads,
                 spin_threads=cfg.spin_threads,
             )
+            if sampler.max_batch != self.metrics.max_batch:  # a fixed-batch export's size
+                self.metrics.set_max_batch(sampler.max_batch)
             batcher = MicroBatcher(
                 sampler.sample_latents,
                 max_batch=sampler.max_batch,
@@ -96,11 +110,38 @@ class _State:
             return
         self.sampler, self.batcher = sampler, batcher
         self.ready = True
-        log.info("ready: %s on %s", cfg.model_path, sampler.providers[0])
+        log.info(
+            "ready: %s on %s (max batch %d)",
+            cfg.model_path,
+            sampler.providers[0],
+            sampler.max_batch,
+        )
 
 
 def _error(status: int, message: str, field_name: str | None = None) -> JSONResponse:
     return JSONResponse({"error": message, "field": field_name}, status_code=status)
+
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+def check_content_type(value: str | None) -> None:
+    """Refuse (415) a request body not declared as ``application/json``.
+
+    Parameters such as ``; charset=utf-8`` are allowed. The check matters beyond
+    strictness: ``text/plain`` and form types are CORS "simple" requests, which
+    any web page can make a browser send without asking the server first.
+    """
+    media_type = (value or "").split(";", 1)[0].strip().lower()
+    if media_type == JSON_MEDIA_TYPE:
+        return
+    got = f"Content-Type {value.strip()!r}" if value and value.strip() else "no Content-Type"
+    raise InvalidInputError(
+        f"the request body must be JSON, sent with Content-Type: application/json; got {got}. "
+        "Add the header (curl: -H 'Content-Type: application/json')",
+        "body",
+        415,
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -131,12 +172,16 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        threading.Thread(
+        loader = threading.Thread(
             target=state.load, args=(on_load_error,), name="gankit-loader", daemon=True
-        ).start()
+        )
+        loader.start()
         try:
             yield
         finally:
+            # a shutdown while the model loads waits for the loader: a process that
+            # exits while onnxruntime runs in another thread aborts (SIGABRT)
+            await run_in_threadpool(loader.join, LOADER_JOIN_TIMEOUT_S)
             if state.batcher is not None:
                 await run_in_threadpool(state.batcher.close, 60.0)
 
@@ -147,6 +192,7 @@ def create_app(
             return _error(503, "the model is still loading; retry when /readyz says ready")
         state.metrics.in_flight.inc()
         try:
+            check_content_type(request.headers.get("content-type"))
             body = await _read_body(request, config.limits.max_body_bytes)
             req = parse_body(body, config.limits, sampler.is_image)
             seed = req.seed if req.seed is not None else secrets.randbits(63)
@@ -166,6 +212,18 @@ def create_app(
             return _error(exc.status, str(exc), exc.field)
         except ClientDisconnect:
             return Response(status_code=499)
+        except asyncio.CancelledError:
+            # uvicorn cancels what still runs when --graceful-timeout expires: answer
+            # 503 (the connection is still open) rather than a 500 and a traceback
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            log.warning("shutting down: a request still in flight was answered 503")
+            return _error(
+                503,
+                "the server is shutting down and stopped this request "
+                "(its --graceful-timeout ran out); retry it",
+            )
         finally:
             state.metrics.in_flight.dec()
 
@@ -220,6 +278,52 @@ def create_app(
     return MetricsMiddleware(app, state.metrics)
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind a listening TCP socket as uvicorn would, or raise a one-line :class:`GankitError`.
+
+    uvicorn binds only after the app's start-up, where the model loader thread
+    (onnxruntime) is already running, and then calls ``sys.exit`` on failure,
+    which aborts the process. Binding first keeps a port in use or a bad host a
+    plain error.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= MAX_PORT:
+        raise GankitError(
+            f"cannot listen on {where}: --port must be in 0..{MAX_PORT} (0 picks a free port), "
+            f"got {port}"
+        )
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except (OSError, OverflowError, UnicodeError) as exc:
+        sock.close()
+        raise GankitError(f"cannot listen on {where}: {_bind_problem(exc)}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _bind_problem(exc: BaseException) -> str:
+    """What went wrong binding, and what to change."""
+    code = getattr(exc, "errno", None)
+    reason = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).lower()
+    if code == errno.EADDRINUSE:
+        return f"{reason}; choose another --port (or stop the process that holds it)"
+    if code == errno.EACCES:
+        return f"{reason}; choose a --port of 1024 or more (lower ones need privileges)"
+    if isinstance(exc, (socket.gaierror, UnicodeError)) or code == errno.EADDRNOTAVAIL:
+        return (
+            f"{reason}; --host must be an address of this machine: 127.0.0.1 (the default), "
+            "0.0.0.0 for every interface, or a host name that resolves to one"
+        )
+    return f"{reason}; check --host and --port"
+
+
+#: the largest TCP port
+MAX_PORT = 65535
+
+
 def run_server(
     config: ServerConfig,
     *,
@@ -231,7 +335,8 @@ def run_server(
 ) -> None:
     """Serve until SIGTERM/SIGINT, then shut down gracefully and return.
 
-    Raises :class:`GankitError` if the model could not be loaded.
+    Raises :class:`GankitError` if the address cannot be bound (before anything
+    is loaded) or the model could not be loaded.
     """
     import uvicorn
 
@@ -253,6 +358,11 @@ def run_server(
         timeout_graceful_shutdown=graceful_timeout,
         access_log=access_log,
     )
+    sock = bind_socket(host, port)  # uvicorn.Config has set up its loggers by now
+    url = f"http://[{host}]" if ":" in host else f"http://{host}"
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on %s:%d (Press CTRL+C to quit)", url, sock.getsockname()[1]
+    )
     server = uvicorn.Server(uv_config)
     # uvicorn re-raises the signal it caught after its graceful shutdown, with the
     # handler that was installed before it started: make that a no-op, so a
@@ -260,7 +370,10 @@ def run_server(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: None)
-    server.run()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     if failure:
         exc = failure[0]
         if isinstance(exc, GankitError):

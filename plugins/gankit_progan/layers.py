@@ -55,5 +55,13 @@ class PixelNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x / sqrt(mean(x^2 over channels) + eps)."""
-        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + self.eps)
+        """x / sqrt(mean(x^2 over channels) + eps).
+
+        eps is added as a 1-element tensor, not a Python float: the same numbers in
+        PyTorch, but the ONNX exporter's optimizer (onnxscript's "x + 0" rule, whose
+        zero test has an absolute tolerance of 1e-8) deletes an Add of the scalar
+        1e-8, and the exported graph then turns an all-zero input into NaN. It
+        leaves 1-element tensors alone.
+        """
+        mean_square = x.pow(2).mean(dim=1, keepdim=True)
+        return x * torch.rsqrt(mean_square + mean_square.new_full((1,), self.eps))
