@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,11 +16,166 @@ from gankit.errors import GankitError
 if TYPE_CHECKING:  # torch is imported lazily so `gankit --help` stays fast
     import torch
 
+    from gankit.training.config import RunSpec
 
-@app.command(
-    "train",
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+log = logging.getLogger(__name__)
+
+#: the defaults of a new run's ``--arch`` and ``--data`` (None on the command line,
+#: so that ``--resume`` can tell whether they were given)
+DEFAULT_ARCH = "dcgan"
+DEFAULT_DATA = "digits"
+
+#: what ``sample`` and ``interpolate`` write, by suffix of ``--out``
+OUTPUT_SUFFIXES = (".png", ".npy")
+
+#: the seeds torch's generators take (64 bits, signed or unsigned)
+_SEED_RANGE = (-(2**63), 2**64 - 1)
+
+_STEP_GRID = re.compile(r"^step-\d+\.png$")
+
+
+def _shown(items: list[str], limit: int = 3) -> str:
+    """``a, b, c, ...`` (the first ``limit`` items)."""
+    return ", ".join(items[:limit]) + (", ..." if len(items) > limit else "")
+
+
+def _check_min(option: str, value: int | None, minimum: int, advice: str = "") -> None:
+    if value is not None and value < minimum:
+        raise GankitError(f"{option} must be at least {minimum}, got {value}{advice}")
+
+
+def _check_seed(seed: int) -> None:
+    low, high = _SEED_RANGE
+    if not low <= seed <= high:
+        raise GankitError(f"--seed must fit in 64 bits ({low}..{high}), got {seed}; use e.g. 0")
+
+
+def _check_output(out: Path) -> None:
+    """Refuse an ``--out`` that ``sample``/``interpolate`` cannot write, before any work."""
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise GankitError(
+            f"--out must end in .png (an image grid) or .npy (a float32 array), got {str(out)!r}"
+        )
+    if out.is_dir():
+        raise GankitError(
+            f"--out {str(out)!r} is a directory; give a file name such as {out}/x.png"
+        )
+
+
+def _write_output(out: Path, samples: torch.Tensor, **image_options: Any) -> None:
+    """Write samples as a PNG grid/scatter plot or a float32 ``.npy`` array."""
+    import numpy as np
+
+    from gankit.images import save_samples_image
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".npy":
+            with out.open("wb") as fh:  # a file object: np.save would append .npy to X.NPY
+                np.save(fh, samples.numpy().astype(np.float32))
+        else:
+            save_samples_image(samples, out, **image_options)
+    except OSError as exc:
+        raise GankitError(
+            f"cannot write --out {str(out)!r}: {exc.strerror or exc}; choose a writable path"
+        ) from None
+
+
+# -- train ----------------------------------------------------------------------------
+
+
+def _run_started(run_dir: Path) -> bool:
+    """Whether a run directory holds a checkpoint or an artifact (training got somewhere)."""
+    from gankit.training import checkpoint as ckpt
+
+    return (
+        ckpt.newest_step(run_dir / "checkpoints") is not None
+        or (run_dir / "artifact").exists()
+        or (run_dir / "artifact-best").exists()
+        or (run_dir / "checkpoints" / "best").exists()
+    )
+
+
+def _check_new_out(out: Path) -> bool:
+    """Refuse an ``--out`` a new run must not write to; True if it holds an unstarted run."""
+    from gankit.training.trainer import RUN_FILE
+
+    if out.exists() and not out.is_dir():
+        raise GankitError(f"--out {str(out)!r} is a file; choose a new or empty directory")
+    if not out.is_dir():
+        return False
+    if (out / RUN_FILE).exists():
+        if _run_started(out):
+            raise GankitError(
+                f"{str(out)!r} already holds a run; continue it with `gankit train --resume "
+                f"{out}` or choose another --out"
+            )
+        return True
+    entries = sorted(p.name for p in out.iterdir())
+    if entries:
+        raise GankitError(
+            f"{str(out)!r} exists and is not a gankit run (it holds {_shown(entries)}); "
+            f"choose an empty or new --out"
+        )
+    return False
+
+
+def _clear_unstarted(out: Path) -> None:
+    """Remove what a run that never reached a checkpoint left (its log and step grids)."""
+    from gankit.training.trainer import METRICS_FILE
+
+    log.warning(
+        "%s holds a run that stopped before its first checkpoint; starting it over "
+        "(its run.json, metrics.jsonl and step grids are replaced)",
+        out,
+    )
+    (out / METRICS_FILE).unlink(missing_ok=True)
+    samples = out / "samples"
+    if samples.is_dir():
+        for p in samples.iterdir():
+            if _STEP_GRID.match(p.name):
+                p.unlink(missing_ok=True)
+
+
+def _resumable(run_dir: Path, steps: int | None) -> RunSpec:
+    """The spec to resume ``run_dir`` with, refusing a resume that would not train."""
+    from gankit.training import checkpoint as ckpt
+    from gankit.training.config import replace_train
+    from gankit.training.trainer import load_run
+
+    spec = load_run(run_dir)
+    at = ckpt.newest_step(run_dir / "checkpoints")
+    if at is None:
+        if _run_started(run_dir):
+            raise GankitError(
+                f"the run in {str(run_dir)!r} has no checkpoint in {run_dir / 'checkpoints'} "
+                f"to resume from; train a new run with another --out"
+            )
+        raise GankitError(
+            f"the run in {str(run_dir)!r} stopped before its first checkpoint, so there is "
+            f"nothing to resume; start it afresh without --resume: `gankit train --out "
+            f"{run_dir} --arch {spec.arch} --data {spec.data} ...` with its options (or changed "
+            f"ones), which replaces the unstarted run"
+        )
+    if steps is not None and steps < at:
+        raise GankitError(
+            f"the run in {str(run_dir)!r} is at step {at} already; --steps {steps} would not "
+            f"train: give more than {at}"
+        )
+    if steps is not None and steps == at:
+        raise GankitError(
+            f"the run in {str(run_dir)!r} is at step {at} already, so --steps {steps} has "
+            f"nothing to train: give more than {at}"
+        )
+    if steps is None and at >= spec.train.steps:
+        raise GankitError(
+            f"the run in {str(run_dir)!r} has trained its {spec.train.steps} steps (it is at "
+            f"step {at}); to train further give --steps more than {at}"
+        )
+    return replace_train(spec, steps=steps) if steps is not None else spec
+
+
+@app.command("train")
 def train_command(
     overrides: Annotated[
         list[str] | None,
@@ -29,14 +186,31 @@ def train_command(
         ),
     ] = None,
     arch: Annotated[
-        str, typer.Option("--arch", help="Architecture (see `gankit list arch`).")
-    ] = "dcgan",
+        str | None,
+        typer.Option(
+            "--arch",
+            help=f"Architecture (default: {DEFAULT_ARCH}; see `gankit list arch`).",
+            show_default=False,
+        ),
+    ] = None,
     data: Annotated[
-        str, typer.Option("--data", help="Dataset (see `gankit list dataset`).")
-    ] = "digits",
-    steps: Annotated[int | None, typer.Option("--steps", help="Total generator steps.")] = None,
+        str | None,
+        typer.Option(
+            "--data",
+            help=f"Dataset (default: {DEFAULT_DATA}; see `gankit list dataset`).",
+            show_default=False,
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            "--steps", help="Total generator steps (default: the dataset's).", show_default=False
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run directory to write.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run directory to write (new or empty).")
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="A TOML config file.")] = None,
     resume: Annotated[
         Path | None,
@@ -44,48 +218,86 @@ def train_command(
     ] = None,
 ) -> None:
     """Train a GAN, writing sample grids, checkpoints and a generator artifact."""
-    from gankit.training.config import replace_train, resolve
-    from gankit.training.trainer import Trainer, load_run
+    from gankit.training.config import resolve
+    from gankit.training.trainer import Trainer
 
+    _check_min("--steps", steps, 1, "; leave --steps out for the dataset's default")
     if resume is not None:
-        if overrides or config is not None or out is not None:
+        given = [
+            name
+            for name, value in [
+                ("KEY=VALUE overrides", overrides),
+                ("--config", config),
+                ("--out", out),
+                ("--arch", arch),
+                ("--data", data),
+                ("--seed", seed),
+            ]
+            if value is not None and value != []
+        ]
+        if given:
             raise GankitError(
-                "--resume continues a run with its own config; only --steps may be given"
+                f"--resume continues a run with its own config; only --steps may be given, "
+                f"not {', '.join(given)}"
             )
-        spec = load_run(resume)
-        if steps is not None:
-            spec = replace_train(spec, steps=steps)
+        spec = _resumable(resume, steps)
         run_dir = resume
     else:
         if out is None:
             raise GankitError("--out RUN_DIR is required (where the run writes its files)")
-        if out.exists() and (out / "run.json").exists():
-            raise GankitError(
-                f"{str(out)!r} already holds a run; continue it with `gankit train --resume "
-                f"{out}` or choose another --out"
-            )
+        unstarted = _check_new_out(out)
         file_values = config_mod.load_toml(config) if config is not None else {}
         spec = resolve(
-            arch,
-            data,
+            arch or DEFAULT_ARCH,
+            data or DEFAULT_DATA,
             file_values,
             config_mod.parse_overrides(overrides or []),
             steps=steps,
             seed=seed,
         )
+        if unstarted:
+            _clear_unstarted(out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GankitError(
+                f"cannot create the run directory {str(out)!r}: {exc.strerror or exc}; "
+                f"choose an --out in a writable place"
+            ) from None
         run_dir = out
     trainer = Trainer(spec, run_dir)
     artifact = trainer.fit(spec.train.steps)
     typer.echo(f"trained {trainer.step} steps; artifact written to {artifact}")
 
 
+# -- sample and interpolate -----------------------------------------------------------
+
+
 def _parse_labels(text: str | None) -> list[int] | None:
     if text is None:
         return None
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        labels = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise GankitError(f"--labels must be comma-separated integers, got {text!r}") from None
+    if not labels:
+        raise GankitError(f"--labels names no label ({text!r}); give e.g. --labels 0,3,7")
+    return labels
+
+
+def _check_classes(option: str, labels: list[int], num_classes: int) -> None:
+    """Refuse labels for an unconditional model or outside its classes, naming ``option``."""
+    if num_classes <= 0:
+        raise GankitError(
+            f"this generator is unconditional (it has no classes) and takes no labels; "
+            f"leave out {option}"
+        )
+    bad = [x for x in labels if not 0 <= x < num_classes]
+    if bad:
+        raise GankitError(
+            f"{option} {bad[0]} is not one of this generator's classes 0..{num_classes - 1}; "
+            f"give classes in that range"
+        )
 
 
 @app.command("sample")
@@ -106,24 +318,36 @@ def sample_command(
     ] = None,
 ) -> None:
     """Sample from a generator: a PNG grid, or .npy (float32, images NCHW / points Nx2)."""
-    import numpy as np
     import torch
 
     import gankit
-    from gankit.images import save_samples_image
+    from gankit.export.resolve import source_text
 
-    g = gankit.load_generator(artifact)
+    _check_output(out)
+    _check_min("--n", n, 1)
+    _check_min("--per-class", per_class, 1)
+    _check_seed(seed)
     label_list = _parse_labels(labels)
+    if per_class is not None and label_list is not None:
+        raise GankitError("give either --labels or --per-class, not both")
+    if per_class is not None and n is not None:
+        raise GankitError(
+            "--per-class sets the number of samples (per class); leave out --n, or use --n "
+            "without --per-class"
+        )
+    g = gankit.load_generator(source_text(artifact))
     nrow = None
     if per_class is not None:
         if g.num_classes <= 0:
-            raise GankitError("--per-class needs a conditional generator; this one has no classes")
-        if label_list is not None:
-            raise GankitError("give either --labels or --per-class, not both")
+            raise GankitError(
+                "--per-class needs a conditional generator; this one is unconditional "
+                "(it has no classes): leave out --per-class"
+            )
         label_list = [c for c in range(g.num_classes) for _ in range(per_class)]
         nrow = per_class
-        n = None
     if label_list is not None:
+        if labels is not None:
+            _check_classes("--labels", label_list, g.num_classes)
         if n is None:
             n = len(label_list)
         elif len(label_list) == 1:
@@ -135,20 +359,14 @@ def sample_command(
             )
     n = 64 if n is None else n
     samples = g.sample(n, seed=seed, labels=label_list).cpu()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy":
-        np.save(out, samples.numpy().astype(np.float32))
-    elif out.suffix.lower() == ".png":
-        centers = g.config.get("mode_centers")
-        save_samples_image(
-            samples,
-            out,
-            nrow=nrow,
-            value_range=g.value_range,
-            centers=torch.tensor(centers) if centers else None,
-        )
-    else:
-        raise GankitError(f"--out must end in .png or .npy, got {str(out)!r}")
+    centers = g.config.get("mode_centers")
+    _write_output(
+        out,
+        samples,
+        nrow=nrow,
+        value_range=g.value_range,
+        centers=torch.tensor(centers) if centers else None,
+    )
     typer.echo(f"wrote {n} samples to {out}")
 
 
@@ -167,23 +385,32 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 @app.command("interpolate")
 def interpolate_command(
     artifact: Annotated[str, typer.Argument(help="Artifact dir, run dir, zoo:NAME or hf://...")],
-    steps: Annotated[int, typer.Option("--steps", help="Images along each strip.")] = 8,
+    steps: Annotated[int, typer.Option("--steps", help="Images along each strip (>= 2).")] = 8,
     rows: Annotated[int, typer.Option("--rows", help="Number of strips.")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the end points.")] = 0,
     label: Annotated[
         int | None, typer.Option("--label", help="Class (conditional models).")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output PNG.")] = Path("interpolation.png"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Output: .png strips or .npy array (float32 NCHW).")
+    ] = Path("interpolation.png"),
 ) -> None:
     """Write strips of images along spherical interpolations between random latents."""
     import torch
 
     import gankit
-    from gankit.images import save_samples_image
+    from gankit.export.resolve import source_text
 
-    if steps < 2:
-        raise GankitError(f"--steps must be at least 2, got {steps}")
-    g = gankit.load_generator(artifact)
+    _check_output(out)
+    _check_min("--steps", steps, 2, " (the two end points of each strip)")
+    _check_min("--rows", rows, 1)
+    _check_seed(seed)
+    g = gankit.load_generator(source_text(artifact))
+    labels = None
+    if label is not None:
+        _check_classes("--label", [label], g.num_classes)
+    if g.num_classes > 0:
+        labels = g.check_labels([label if label is not None else 0] * (rows * steps))
     gen = torch.Generator().manual_seed(seed)
     a = torch.randn(rows, g.latent_dim, generator=gen)
     b = torch.randn(rows, g.latent_dim, generator=gen)
@@ -194,14 +421,12 @@ def interpolate_command(
             for i in range(rows)
         ]
     )
-    labels = None
-    if g.num_classes > 0:
-        labels = g.check_labels([label if label is not None else 0] * len(z), len(z))
-    elif label is not None:
-        raise GankitError("--label needs a conditional generator; this one has no classes")
     with torch.no_grad():
         images = g(z, labels)
     if images.ndim != 4:
-        raise GankitError("interpolate draws image strips; this generator does not make images")
-    save_samples_image(images.cpu(), out, nrow=steps)
+        raise GankitError(
+            "interpolate draws image strips; this generator does not make images "
+            "(use `gankit sample` for 2-D points)"
+        )
+    _write_output(out, images.cpu(), nrow=steps)
     typer.echo(f"wrote {rows} strip(s) of {steps} images to {out}")

@@ -1,0 +1,328 @@
+"""Bad input to ``gankit train``, ``sample`` and ``interpolate``: one clear line, exit 2.
+
+Each refusal names the bad value and what to do instead, and happens before
+anything is written: no directory is created, no user file is replaced, a run
+is left as it was. One tiny DCGAN run on digits (trained through the CLI into
+an empty directory) is shared by the module; tests that train use their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gankit.cli import main
+
+# a tiny DCGAN on 16x16 digits (as tests/test_training.py): a step takes milliseconds
+TINY = [
+    "data.size=16",
+    "arch.g_width=8",
+    "arch.d_width=8",
+    "arch.latent_dim=16",
+    "batch_size=16",
+    "progress=false",
+    "ema_bn_batches=2",
+    "grid_size=16",
+]
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the real CLI entry point in-process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exc.value.code
+    return (code if isinstance(code, int) else 0 if code is None else 1), out, err
+
+
+def error_line(err: str) -> str:
+    """The ``error: ...`` line (and assert there is one, without a traceback)."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert lines, err
+    return lines[0]
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``directory`` with its mtime and content."""
+    return {
+        str(p.relative_to(directory)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 3-step run, trained into a directory that existed and was empty."""
+    run_dir = tmp_path_factory.mktemp("cli-inputs") / "r1"
+    run_dir.mkdir()
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--steps", "3", "--out", str(run_dir), *TINY])
+    assert exc.value.code in (0, None)
+    assert (run_dir / "checkpoints" / "ckpt-00000003.json").exists()
+    return run_dir
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # default outputs (samples.png, ...) land here
+
+
+# -- train --out ---------------------------------------------------------------------
+
+
+def test_out_that_is_not_a_run_is_refused_and_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "mine"
+    (out / "artifact").mkdir(parents=True)
+    (out / "notes.txt").write_text("my notes")
+    (out / "artifact" / "keep.txt").write_text("mine")
+    before = snapshot(out)
+    code, _, err = cli(capsys, "train", "--steps", "3", "--out", str(out), *TINY)
+    line = error_line(err)
+    assert code == 2
+    assert f"{str(out)!r} exists and is not a gankit run" in line
+    assert "notes.txt" in line and "choose an empty or new --out" in line
+    assert snapshot(out) == before  # nothing added, nothing replaced
+
+
+def test_out_that_is_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "afile"
+    out.write_text("data")
+    code, _, err = cli(capsys, "train", "--out", str(out), *TINY)
+    assert code == 2
+    assert "is a file; choose a new or empty directory" in error_line(err)
+    assert out.read_text() == "data"
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "proc"])
+def test_out_that_cannot_be_created_is_refused(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if where == "proc":
+        if not Path("/proc/self").is_dir():
+            pytest.skip("needs Linux /proc (where no directory can be made)")
+        out = Path("/proc/gankit-nope")
+    else:
+        (tmp_path / "afile").write_text("data")
+        out = tmp_path / "afile" / "run"
+    code, _, err = cli(capsys, "train", "--steps", "3", "--out", str(out), *TINY)
+    line = error_line(err)
+    assert code == 2
+    assert f"cannot create the run directory {str(out)!r}" in line
+    assert "choose an --out in a writable place" in line
+
+
+def test_out_holding_a_finished_run_is_refused(
+    run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(run)
+    code, _, err = cli(capsys, "train", "--steps", "3", "--out", str(run), *TINY)
+    assert code == 2
+    assert f"continue it with `gankit train --resume {run}`" in error_line(err)
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("steps", ["0", "-3"])
+def test_steps_below_one_is_refused(
+    steps: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "new"
+    code, _, err = cli(capsys, "train", "--steps", steps, "--out", str(out), *TINY)
+    line = error_line(err)
+    assert code == 2
+    assert f"--steps must be at least 1, got {steps}" in line
+    assert "leave --steps out for the dataset's default" in line
+    assert not out.exists()
+
+
+def test_train_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "train", "-h")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "default: dcgan" in text and "default: digits" in text
+
+
+# -- a run that stopped before its first checkpoint ----------------------------------
+
+
+def test_unstarted_run_is_started_over_not_resumed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "crashed"
+    # learning rates this large make the first loss NaN: the run stops at step 0
+    code, _, err = cli(
+        capsys, "train", "--steps", "3", "--out", str(out), *TINY, "lr_g=1e38", "lr_d=1e38"
+    )
+    assert code == 2 and "loss_g is nan" in error_line(err)
+    assert (out / "run.json").exists() and not (out / "checkpoints").exists()
+
+    code, _, err = cli(capsys, "train", "--resume", str(out))
+    line = error_line(err)
+    assert code == 2
+    assert "stopped before its first checkpoint, so there is nothing to resume" in line
+    assert f"without --resume: `gankit train --out {out} --arch dcgan --data digits" in line
+    assert not (out / "checkpoints").exists()
+
+    with caplog.at_level(logging.WARNING):
+        code, out_text, err = cli(capsys, "train", "--steps", "3", "--out", str(out), *TINY)
+    assert code == 0, err
+    assert "trained 3 steps" in out_text
+    assert any("starting it over" in r.getMessage() for r in caplog.records)
+    assert (out / "artifact" / "model.safetensors").exists()
+    steps = [line for line in (out / "metrics.jsonl").read_text().splitlines() if line]
+    assert len(steps) == 1 and '"step": 3' in steps[0]  # the crashed run's log is gone
+
+
+# -- train --resume ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--arch", "wgan-gp"), ("--data", "grid25"), ("--seed", "0")]
+)
+def test_resume_refuses_options_it_would_ignore(
+    option: str, value: str, run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(run)
+    code, _, err = cli(capsys, "train", "--resume", str(run), "--steps", "6", option, value)
+    line = error_line(err)
+    assert code == 2
+    assert "only --steps may be given" in line and f"not {option}" in line
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        (["--steps", "2"], "is at step 3 already; --steps 2 would not train: give more than 3"),
+        (["--steps", "3"], "--steps 3 has nothing to train: give more than 3"),
+        ([], "has trained its 3 steps (it is at step 3); to train further give --steps more"),
+    ],
+)
+def test_resume_that_would_not_train_is_refused(
+    steps: list[str], expected: str, run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(run)
+    code, _, err = cli(capsys, "train", "--resume", str(run), *steps)
+    line = error_line(err)
+    assert code == 2
+    assert f"the run in {str(run)!r}" in line and expected in line
+    assert snapshot(run) == before  # run.json and the artifact are not rewritten
+
+
+# -- sample --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--per-class", "-2"], "--per-class must be at least 1, got -2"),
+        (["--per-class", "0"], "--per-class must be at least 1, got 0"),
+        (["--n", "0"], "--n must be at least 1, got 0"),
+        (["--labels", ","], "--labels names no label"),
+        (["--seed", str(2**64)], "--seed must fit in 64 bits"),
+    ],
+)
+def test_sample_numbers_are_checked_by_option(
+    args: list[str], expected: str, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "s.png"
+    code, _, err = cli(capsys, "sample", str(run), "--out", str(out), *args)
+    assert code == 2
+    assert expected in error_line(err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--n", "3"]])
+def test_sample_labels_on_an_unconditional_model(
+    extra: list[str], run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "s.png"
+    code, _, err = cli(capsys, "sample", str(run), "--labels", "1,2", "--out", str(out), *extra)
+    line = error_line(err)
+    assert code == 2
+    assert "unconditional" in line and "leave out --labels" in line
+    assert not out.exists()
+
+
+def test_sample_suffix_is_checked_before_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "new" / "x.jpg"
+    # the artifact does not exist either: the suffix is checked before loading it
+    code, _, err = cli(capsys, "sample", str(tmp_path / "missing"), "--out", str(out))
+    line = error_line(err)
+    assert code == 2
+    assert "--out must end in .png" in line and ".npy" in line and repr(str(out)) in line
+    assert not out.parent.exists()
+
+
+def test_sample_npy_with_upper_case_suffix(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "s.NPY"
+    code, _, err = cli(capsys, "sample", str(run), "--n", "4", "--out", str(out))
+    assert code == 0, err
+    assert np.load(out).shape == (4, 1, 16, 16)  # written as named, not s.NPY.npy
+
+
+# -- interpolate ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--rows", "0"], "--rows must be at least 1, got 0"),
+        (["--rows", "-1"], "--rows must be at least 1, got -1"),
+        (["--steps", "1"], "--steps must be at least 2, got 1"),
+        (["--steps", "-4"], "--steps must be at least 2, got -4"),
+        (["--seed", str(2**64)], "--seed must fit in 64 bits"),
+        (["--label", "3"], "unconditional"),
+    ],
+)
+def test_interpolate_numbers_are_checked(
+    args: list[str], expected: str, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "i.png"
+    code, _, err = cli(capsys, "interpolate", str(run), "--out", str(out), *args)
+    assert code == 2
+    assert expected in error_line(err)
+    assert not out.exists()
+
+
+def test_interpolate_suffix_is_checked_before_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "new" / "strip.gif"
+    code, _, err = cli(capsys, "interpolate", str(tmp_path / "missing"), "--out", str(out))
+    assert code == 2
+    assert "--out must end in .png (an image grid) or .npy" in error_line(err)
+    assert not out.parent.exists()
+
+
+def test_interpolate_writes_npy(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "strips.npy"
+    code, text, err = cli(
+        capsys, "interpolate", str(run), "--rows", "2", "--steps", "3", "--out", str(out)
+    )
+    assert code == 0, err
+    assert "wrote 2 strip(s) of 3 images" in text
+    array = np.load(out)
+    assert array.shape == (6, 1, 16, 16) and array.dtype == np.float32
+
+
+# -- -h ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "interpolate"])
+def test_short_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, command, "-h")
+    assert code == 0
+    assert f"gankit {command}" in out
