@@ -199,6 +199,11 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Lo
     module when it is available. The module is returned in eval mode.
     """
     text = str(source)
+    if not text.strip():
+        raise ArtifactError(
+            "no artifact given: name an artifact or run directory, zoo:NAME or "
+            "hf://OWNER/NAME[@REVISION]"
+        )
     if text.startswith(("zoo:", "hf://")):
         import importlib
 
@@ -214,6 +219,12 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Lo
     if directory.is_file():
         if directory.suffix in PICKLE_SUFFIXES:
             raise refuse_pickle(directory)
+        if directory.name not in (WEIGHTS_NAME, CONFIG_NAME):
+            raise ArtifactError(
+                f"{text!r} is a file, not a gankit artifact: give the artifact directory "
+                f"(with {CONFIG_NAME} and {WEIGHTS_NAME}), its {WEIGHTS_NAME}, or a run "
+                f"directory"
+            )
         directory = directory.parent
     if not directory.exists():
         raise ArtifactError(f"artifact {text!r} does not exist")
@@ -277,6 +288,12 @@ def save_artifact(
         if samples_png is not None and Path(samples_png).is_file():
             shutil.copyfile(samples_png, tmp / SAMPLES_NAME)
         if out.exists():
+            if not (out / CONFIG_NAME).is_file() and (not out.is_dir() or any(out.iterdir())):
+                # replacing is for an older artifact only: never delete a user's files
+                raise ArtifactError(
+                    f"{str(out)!r} exists and is not a gankit artifact; it is left as it "
+                    f"is: write the artifact somewhere else"
+                )
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(out, old)

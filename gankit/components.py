@@ -24,6 +24,12 @@ if TYPE_CHECKING:  # pragma: no cover
 #: The kinds of component, in the order ``gankit list`` shows them.
 KINDS = ("architecture", "loss", "regularizer", "dataset", "metric")
 
+
+def plural(kind: str) -> str:
+    """The plural of a component kind, as messages and ``gankit list`` write it."""
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + ("es" if kind.endswith("s") else "s")
+
+
 #: What a component name may look like: lowercase words joined by dashes. Dots
 #: would clash with dotted override keys (``regularizers.NAME.KEY``) and ``@``
 #: with qualified names (``NAME@PLUGIN``).
@@ -54,6 +60,14 @@ class ArchConfig:
     num_classes: int = field(
         default=0, metadata={"help": "classes of a conditional model (0: unconditional)"}
     )
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if self.num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0: unconditional), got {self.num_classes}")
+        if not self.data_shape or any(int(n) < 1 for n in self.data_shape):
+            raise ValueError(f"data_shape must be positive sizes, got {tuple(self.data_shape)}")
 
     @property
     def channels(self) -> int:

@@ -119,11 +119,22 @@ def build(
     try:
         return pydantic.TypeAdapter(config_cls).validate_python(merged)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid value in {where}: {problems}") from None
+
+
+def _problem(err: Any) -> str:
+    """One pydantic error as a user reads it: the key, the message and the bad value.
+
+    An error raised by the dataclass's own checks (``__post_init__``) has no key
+    and already names the value, so it is shown as written, without pydantic's
+    "Value error, " prefix and the dump of every option.
+    """
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"]:
+        return message
+    key = ".".join(str(part) for part in err["loc"])
+    return f"{key}: {message} (got {err.get('input')!r})"
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -180,3 +191,15 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def check_at_least(config: Any, least: int, *names: str) -> None:
+    """Raise :class:`ConfigError` unless every field ``names`` of ``config`` is ``>= least``.
+
+    For a plugin's factory to check sizes (widths, depths) before building
+    layers, where a zero or negative size would fail deep inside torch.
+    """
+    for name in names:
+        value = getattr(config, name)
+        if value < least:
+            raise ConfigError(f"arch.{name} must be >= {least}, got {value}")

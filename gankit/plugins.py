@@ -31,7 +31,7 @@ from typing import Any
 import pluggy
 
 from gankit import hookspecs
-from gankit.components import KINDS, Component, check_record
+from gankit.components import KINDS, Component, check_record, plural
 from gankit.errors import (
     AmbiguousComponentError,
     PluginLoadError,
@@ -349,7 +349,7 @@ class PluginManager:
         failed = [i.name for i in self._infos.values() if i.status == "failed"]
         broken = f" Plugins that failed to load: {', '.join(failed)}." if failed else ""
         return (
-            f"unknown {kind} {name!r}{hint} Known {kind}s: {listing}. "
+            f"unknown {kind} {name!r}{hint} Known {plural(kind)}: {listing}. "
             f"Install the plugin that provides it, or see `gankit list {kind}`.{broken}"
         )
 

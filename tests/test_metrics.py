@@ -197,6 +197,18 @@ def test_trained_classifier_loads_with_its_sidecar(tmp_path: Path) -> None:
         sampler(Replay(data.samples)), data
     )
     assert out["classifier_accuracy"] == sidecar["test_accuracy"]
+    # the wrong file given as classifier= says what it takes
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(weights.read_bytes())
+    other.with_suffix(".json").write_text('{"format": "gankit-generator"}')
+    for path, message in [
+        (weights.with_suffix(".json"), "must be a .safetensors file"),
+        (other, r"is not a classifier sidecar \(it lacks dataset, test_accuracy\)"),
+    ]:
+        with pytest.raises(GankitError, match=message):
+            Coverage(CoverageConfig(n=50, classifier=str(path))).compute(
+                sampler(Replay(data.samples)), data
+            )
 
 
 # -- the Inception metrics --------------------------------------------------------------

@@ -737,6 +737,32 @@ def test_training_guide_documents_every_trainer_option() -> None:
     assert not stale, f"docs/training.md's option table lists options that do not exist: {stale}"
 
 
+def test_cli_list_takes_plural_kinds_and_info_shows_dataset_defaults(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    typed = {
+        "losses": "loss",
+        "loss": "loss",
+        "archs": "architecture",
+        "regularizers": "regularizer",
+    }
+    for kind, meant in typed.items():
+        code, out, err = cli(capsys, "list", kind, "--json")
+        assert code == 0, err
+        assert {c["kind"] for c in json.loads(out)} == {meant}, kind
+    code, _, err = cli(capsys, "list", "lossez")
+    assert code == 2 and "unknown kind 'lossez'" in err
+    code, out, _ = cli(capsys, "info", "grid25", "--json")
+    assert code == 0
+    assert json.loads(out)[0]["default_metrics"] == ["mixture-modes"]
+
+
+def test_every_command_takes_dash_h(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("sample", "export", "serve", "eval", "info", "zoo"):
+        code, out, _ = cli(capsys, command, "-h")
+        assert code == 0 and "Usage: gankit " + command in " ".join(out.split()), command
+
+
 def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "--version")
     assert code == 0

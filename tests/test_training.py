@@ -16,10 +16,11 @@ import torch
 from safetensors.torch import load_file
 
 import gankit
-from gankit.artifacts import load_generator
+from gankit.artifacts import load_generator, save_artifact
 from gankit.components import Loss
 from gankit.errors import ConfigError
 from gankit.plugins import PluginManager, set_manager
+from gankit.registry import get_architecture, make_config
 from gankit.training import checkpoint as ckpt
 from gankit.training.config import resolve
 from gankit.training.trainer import Trainer, TrainingDiverged
@@ -342,6 +343,19 @@ def test_pickle_weights_are_refused_and_never_run(tmp_path: Path) -> None:
 def test_missing_plugin_says_what_to_install(tmp_path: Path) -> None:
     run = tmp_path / "run"
     Trainer(tiny_spec(1), run).fit()
+    # a file in the artifact: its weights stand for it, any other file is refused
+    assert load_generator(run / "artifact" / "model.safetensors").latent_dim == 16
+    with pytest.raises(gankit.errors.ArtifactError, match="is a file, not a gankit artifact"):
+        load_generator(run / "artifact" / "README.md")
+    with pytest.raises(gankit.errors.ArtifactError, match="no artifact given"):
+        load_generator("")
+    # the plugin is installed but disabled: say so, not that it is missing
+    set_manager(PluginManager(disabled=["gankit-dcgan"]))
+    try:
+        with pytest.raises(gankit.errors.ArtifactError, match="that plugin is disabled"):
+            load_generator(run / "artifact")
+    finally:
+        set_manager(None)
     cfg_path = run / "artifact" / "config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["architecture"], cfg["plugin"] = "stylegan9", "gankit-stylegan9"
@@ -350,6 +364,25 @@ def test_missing_plugin_says_what_to_install(tmp_path: Path) -> None:
         gankit.errors.ArtifactError, match="install the plugin that provides 'stylegan9'"
     ):
         load_generator(run / "artifact")
+
+
+def test_an_artifact_never_replaces_a_directory_of_other_files(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny_spec(1), run).fit()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("notes")
+    loaded = load_generator(run)
+    dcgan = get_architecture("dcgan")
+    with pytest.raises(gankit.errors.ArtifactError, match="exists and is not a gankit artifact"):
+        save_artifact(
+            mine,
+            architecture=dcgan,
+            arch_config=make_config(dcgan, loaded.info.arch_config),
+            state_dict=loaded.generator.state_dict(),
+        )
+    assert (mine / "keep.txt").read_text() == "notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "run"]  # no temp dir left
 
 
 class _NanLoss:
@@ -424,6 +457,52 @@ def test_config_validation_names_valid_keys(tmp_path: Path) -> None:
     assert spec.train.lr_d == 3e-4 and spec.arch_config["latent_dim"] == 32
     assert spec.data_config == {"size": 16}
     assert spec.train.steps == 1500  # the dataset's default
+
+
+def test_bad_option_values_are_config_errors_that_name_the_value(tmp_path: Path) -> None:
+    ConfigError = gankit.errors.ConfigError
+    cases = {
+        "lr_g=-1": ({"lr_g": -1}, "invalid value in [train]: lr_g must be positive, got -1.0"),
+        "betas": (
+            {"betas_d": [0.5, 1.0]},
+            "invalid value in [train]: betas_d must be two numbers in [0, 1), got (0.5, 1.0)",
+        ),
+        "batch 0": (
+            {"batch_size": 0},
+            "invalid value in [train]: batch_size must be positive, got 0",
+        ),
+    }
+    for name, (overrides, message) in cases.items():
+        with pytest.raises(ConfigError) as exc:
+            resolve("dcgan", "digits", overrides=overrides)
+        assert str(exc.value) == message, name  # no pydantic prefix, no dump of every option
+    with pytest.raises(ConfigError, match=r"seed must be from 0 to 2\*\*32 - 1, got -1"):
+        resolve("dcgan", "digits", seed=-1)
+    # steps=0 is the dataset's default, as `gankit info train` says
+    assert resolve("dcgan", "digits", overrides={"steps": 0}).train.steps == 1500
+    # an architecture's sizes fail before any layer is built, naming the key
+    with pytest.raises(ConfigError, match="latent_dim must be >= 1, got 0"):
+        Trainer(tiny_spec(1, **{"arch.latent_dim": 0}), tmp_path / "latent")
+    with pytest.raises(ConfigError, match=r"arch\.g_width must be >= 1, got 0"):
+        Trainer(tiny_spec(1, **{"arch.g_width": 0}), tmp_path / "width")
+    # a batch larger than the data set, and a device this machine lacks
+    with pytest.raises(ConfigError, match="batch_size 5000 is larger than the dataset"):
+        Trainer(tiny_spec(1, batch_size=5000), tmp_path / "batch")
+    with pytest.raises(ConfigError, match="device='gpu' is not a device name; use auto, cpu"):
+        Trainer(tiny_spec(1, device="gpu"), tmp_path / "gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no cuda device that torch can use"):
+            Trainer(tiny_spec(1, device="cuda"), tmp_path / "cuda")
+
+
+def test_config_file_keys_outside_a_section_say_where_they_belong(tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text("steps = 100\n[arch]\nlatent_dim = 32\n")
+    with pytest.raises(gankit.errors.ConfigError) as exc:
+        resolve("dcgan", "digits", gankit.config.load_toml(toml))
+    assert str(exc.value).startswith(
+        "the config file sets steps outside any section; put each key under its section"
+    )
 
 
 def test_cli_train_resume_and_sample(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from gankit import config as config_mod
 from gankit.cli.app import app
-from gankit.components import KINDS, Architecture, Component
+from gankit.components import KINDS, Architecture, Component, plural
 from gankit.errors import GankitError
 from gankit.plugins import QUALIFIER, get_manager
 
@@ -76,11 +76,16 @@ def list_command(
 
 
 def _normalise_kind(kind: str) -> str:
-    k = kind.lower().rstrip("s") if kind.lower() not in KINDS else kind.lower()
-    if k in ("arch", "generator", "discriminator"):
-        k = "architecture"
+    """``losses`` -> ``loss``, ``archs`` -> ``architecture``: the kinds as users type them."""
+    k = kind.lower()
+    singular = {plural(n): n for n in KINDS}
+    singular.update({"arch": "architecture", "archs": "architecture"})
+    singular.update({n: "architecture" for n in ("generator", "generators", "discriminator")})
+    k = singular.get(k, k)
     if k not in KINDS:
-        raise GankitError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        raise GankitError(
+            f"unknown kind {kind!r}; expected one of {', '.join(KINDS)} (or their plurals)"
+        )
     return k
 
 
@@ -104,7 +109,7 @@ def _component_dict(c: Component) -> dict[str, Any]:
     if isinstance(c, Architecture):
         out["needs_labels"] = c.needs_labels
         out["recipe"] = config_mod.to_json(c.recipe)
-    for attr in ("acts_on", "default_steps"):
+    for attr in ("acts_on", "default_steps", "default_metrics"):
         if hasattr(c, attr):
             out[attr] = getattr(c, attr)
     return out
@@ -142,8 +147,11 @@ def info_command(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Describe a component (plugin, description, every config field with its default
-    and meaning), or with ``train`` the trainer's options."""
+    """Describe a component: its plugin and every config field, or the trainer's options.
+
+    `gankit info dcgan` shows each field with its default and meaning;
+    `gankit info train` shows the trainer's options.
+    """
     found = find_any(name)
     if not found and name != TRAIN:
         import difflib
@@ -159,7 +167,7 @@ def info_command(
     for d in data:
         console.print(f"[bold]{d['name']}[/] ({d['kind']}, plugin {d['plugin']})")
         console.print(f"  {d['description']}")
-        for extra in ("needs_labels", "acts_on", "default_steps"):
+        for extra in ("needs_labels", "acts_on", "default_steps", "default_metrics"):
             if extra in d:
                 console.print(f"  {extra}: {d[extra]}")
         table = Table(title="config")

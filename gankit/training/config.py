@@ -202,6 +202,12 @@ class TrainConfig:
         for name in ("batch_size", "n_critic", "sample_every", "checkpoint_every", "log_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("lr_g", "lr_d"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("betas_g", "betas_d"):
+            if not all(0.0 <= b < 1.0 for b in getattr(self, name)):
+                raise ValueError(f"{name} must be two numbers in [0, 1), got {getattr(self, name)}")
         if self.lr_decay not in LR_DECAYS:
             raise ValueError(
                 f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}"
@@ -225,6 +231,8 @@ class TrainConfig:
             raise ValueError(f"adam must be 'default', 'foreach' or 'fused', got {self.adam!r}")
         if self.steps < 0:
             raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if not 0 <= self.seed < 2**32:  # the data order multiplies it; numpy takes 32 bits
+            raise ValueError(f"seed must be from 0 to 2**32 - 1, got {self.seed}")
         if self.grid_size < 0:
             raise ValueError(
                 f"grid_size must be >= 0 (0 = 64 images or 2500 points), got {self.grid_size}"
@@ -340,6 +348,13 @@ def resolve(
     arch = get_architecture(arch_name)
     data = get_component("dataset", data_name)
     file_values = dict(file_values or {})
+    loose = sorted(k for k, v in file_values.items() if not isinstance(v, dict))
+    if loose:  # `steps = 100` above any [section]
+        raise ConfigError(
+            f"the config file sets {', '.join(loose)} outside any section; put each key "
+            f"under its section (for example `[train]` before `steps = 100`); valid "
+            f"sections: {', '.join(SECTIONS)}"
+        )
     unknown = set(file_values) - set(SECTIONS)
     if unknown:
         raise ConfigError(
@@ -361,6 +376,8 @@ def resolve(
     if seed is not None:
         train_values["seed"] = seed
     train = config_mod.build(TrainConfig, train_values, where="[train]")
+    if train.steps == 0:  # as documented: 0 is the dataset's default
+        train = dataclasses.replace(train, steps=getattr(data, "default_steps", 2000))
 
     arch_values = {**file_values.get("arch", {}), **split["arch"]}
     config_mod.check_keys(arch.config, arch_values, f"[arch] of {arch.name!r}")

@@ -19,6 +19,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from gankit.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -68,10 +70,35 @@ def device_for(info: DistInfo, name: str) -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda", info.local_rank if info.enabled else 0)
         return torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(
+            f"device={name!r} is not a device name; use auto, cpu, cuda or cuda:N"
+        ) from None
     if device.type == "cuda" and info.enabled and device.index is None:
-        return torch.device("cuda", info.local_rank)
+        device = torch.device("cuda", info.local_rank)
+    _check_available(device)
     return device
+
+
+def _check_available(device: torch.device) -> None:
+    """Raise :class:`ConfigError` for a device this machine does not have."""
+    if device.type == "cpu":
+        return
+    backend = getattr(torch, device.type, None)
+    available = getattr(backend, "is_available", None)
+    if available is None or not available():
+        raise ConfigError(
+            f"device={str(device)!r}, but this machine has no {device.type} device that torch "
+            f"can use; use device=auto (a GPU when there is one) or device=cpu"
+        )
+    count = getattr(backend, "device_count", None)
+    if device.index is not None and count is not None and device.index >= count():
+        raise ConfigError(
+            f"device={str(device)!r}, but this machine has {count()} {device.type} device(s) "
+            f"(indices 0 to {count() - 1})"
+        )
 
 
 def any_rank(info: DistInfo, flag: bool) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from gankit.errors import ConfigError
+
 
 class EpochSampler:
     """Draws batches of indices from a shuffled permutation, one per epoch.
@@ -17,7 +19,7 @@ class EpochSampler:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if batch_size > num_samples:
-            raise ValueError(
+            raise ConfigError(
                 f"batch_size {batch_size} is larger than the dataset ({num_samples} samples); "
                 f"set batch_size <= {num_samples}"
             )

@@ -17,6 +17,7 @@ from torch import nn
 from gankit.blocks import check_image_shape, downsampling_stack, init_dcgan, upsampling_stack
 from gankit.blocks import widths as level_widths
 from gankit.components import ArchConfig
+from gankit.config import check_at_least
 from gankit.errors import ConfigError
 
 
@@ -45,6 +46,7 @@ class CGANConfig(ArchConfig):
 def _check(cfg: CGANConfig) -> tuple[int, int]:
     if cfg.num_classes < 2:
         raise ConfigError(f"cgan needs num_classes >= 2, got {cfg.num_classes}")
+    check_at_least(cfg, 1, "embed_dim", "g_width", "d_width")
     return check_image_shape(cfg.data_shape, "cgan")
 
 

@@ -15,6 +15,7 @@ from torch import nn
 from gankit.blocks import check_image_shape, downsampling_stack, init_dcgan, upsampling_stack
 from gankit.blocks import widths as level_widths
 from gankit.components import ArchConfig
+from gankit.config import check_at_least
 from gankit.layers import MinibatchStdDev
 
 
@@ -57,6 +58,7 @@ class DCGANGenerator(nn.Module):
     def __init__(self, cfg: DCGANConfig) -> None:
         super().__init__()
         channels, size = check_image_shape(cfg.data_shape, "dcgan")
+        check_at_least(cfg, 1, "g_width", "d_width")
         self.latent_dim = cfg.latent_dim
         self.net = upsampling_stack(cfg.latent_dim, channels, size, cfg.g_width)
         init_dcgan(self)
@@ -73,6 +75,7 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, cfg: DCGANConfig) -> None:
         super().__init__()
         channels, size = check_image_shape(cfg.data_shape, "dcgan")
+        check_at_least(cfg, 1, "g_width", "d_width")
         last = level_widths(cfg.d_width, size)[0]
         layers: list[nn.Module] = [downsampling_stack(channels, size, cfg.d_width, "batch")]
         if cfg.minibatch_std:

@@ -133,18 +133,27 @@ def read_info(weights: Path) -> ClassifierInfo:
             f"classifier weights {str(weights)!r} have no sidecar {sidecar.name!r}; "
             f"`python -m gankit_metrics.train_classifier` writes both files"
         ) from None
-    known = set(ClassifierInfo.__dataclass_fields__)
-    return ClassifierInfo(**{k: v for k, v in raw.items() if k in known})
+    except json.JSONDecodeError as exc:
+        raise GankitError(f"classifier sidecar {str(sidecar)!r} is not valid JSON: {exc}") from None
+    fields = ClassifierInfo.__dataclass_fields__
+    missing = [n for n in ("dataset", "test_accuracy") if not isinstance(raw, dict) or n not in raw]
+    if missing:
+        raise GankitError(
+            f"{str(sidecar)!r} is not a classifier sidecar (it lacks {', '.join(missing)}): "
+            f"classifier= takes the .safetensors file that "
+            f"`python -m gankit_metrics.train_classifier` writes"
+        )
+    return ClassifierInfo(**{k: v for k, v in raw.items() if k in fields})
 
 
 @cache
 def _load(weights: Path) -> LoadedClassifier:
-    info = read_info(weights)
     if weights.suffix != ".safetensors":
         raise GankitError(
             f"classifier weights must be a .safetensors file, got {str(weights)!r} "
             f"(pickled weights are never loaded)"
         )
+    info = read_info(weights)
     model = Classifier(info.in_channels, info.num_classes)
     model.load_state_dict(load_file(str(weights)), strict=True)
     model.eval().requires_grad_(False)

@@ -22,6 +22,7 @@ from gankit.blocks import (
 )
 from gankit.blocks import widths as level_widths
 from gankit.components import ArchConfig
+from gankit.config import check_at_least
 from gankit.errors import ConfigError
 
 
@@ -61,8 +62,14 @@ class WGANGPConfig(ArchConfig):
 
 
 def is_vector(cfg: WGANGPConfig) -> bool:
-    """True when the data are vectors (MLP form)."""
-    return len(tuple(cfg.data_shape)) == 1
+    """True when the data are vectors (MLP form); checks the sizes of that form."""
+    vector = len(tuple(cfg.data_shape)) == 1
+    if vector:
+        check_at_least(cfg, 1, "mlp_hidden")
+        check_at_least(cfg, 0, "mlp_layers")
+    else:
+        check_at_least(cfg, 1, "g_width", "d_width")
+    return vector
 
 
 def _no_labels(labels: torch.Tensor | None) -> None:
