@@ -16,6 +16,8 @@ import pytest
 
 from gankit.cli import main
 
+from cli_in_process import cli
+
 # a tiny DCGAN on 16x16 digits (as tests/test_training.py): a step takes milliseconds
 TINY = [
     "data.size=16",
@@ -27,15 +29,6 @@ TINY = [
     "ema_bn_batches=2",
     "grid_size=16",
 ]
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the real CLI entry point in-process; return (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 0 if code is None else 1), out, err
 
 
 def error_line(err: str) -> str:

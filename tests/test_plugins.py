@@ -26,12 +26,13 @@ from torch import nn
 
 import gankit
 from gankit import hookimpl
-from gankit.cli import main
 from gankit.components import ArchConfig, Architecture, Loss
 from gankit.config import describe
 from gankit.errors import AmbiguousComponentError, PluginLoadError, UnknownComponentError
 from gankit.plugins import PluginManager, set_manager
 from gankit.training.config import TrainConfig
+
+from cli_in_process import cli
 
 TESTPLUG = """
 import math
@@ -196,15 +197,6 @@ def run_cli(*args: str, sites: list[Path], env: dict[str, str] | None = None) ->
         cwd=sites[0].parent,
         timeout=120,
     )
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the real CLI entry point in-process; return (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 0 if code is None else 1), out, err
 
 
 @pytest.fixture(scope="module")
