@@ -149,7 +149,8 @@ def _lr_scales(run_dir: Path) -> list[float]:
 
 
 def test_time_clock_ends_the_decay_at_max_minutes_and_resume_keeps_it(tmp_path: Path) -> None:
-    # far more steps than fit in 1.2 s: only the time clock can bring the rates down
+    # far more steps than fit in 3 s: only the time clock can bring the rates down (3 s,
+    # not less, so that a loaded machine still makes steps in the decay's second half)
     spec = tiny_spec(
         1_000_000,
         log_every=1,
@@ -157,7 +158,7 @@ def test_time_clock_ends_the_decay_at_max_minutes_and_resume_keeps_it(tmp_path: 
         lr_decay_start=0.5,
         lr_decay_final=0.1,
         lr_decay_clock="time",
-        max_minutes=0.02,
+        max_minutes=0.05,
     )
     first = Trainer(spec, tmp_path / "run")
     first.fit()
