@@ -9,6 +9,12 @@ an empty directory) is shared by the module; tests that train use their own.
 from __future__ import annotations
 
 import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -319,3 +325,26 @@ def test_short_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, command, "-h")
     assert code == 0
     assert f"gankit {command}" in out
+
+
+def test_ctrl_c_says_what_is_kept_and_how_to_resume(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["--steps", "100000", "--out", str(run), *TINY, "checkpoint_every=2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gankit", "train", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not list((run / "checkpoints").glob("ckpt-*.json")) and time.time() < deadline:
+        assert proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert re.search(r"interrupted at step \d+; the newest checkpoint \(step \d+\) is kept", err)
+    assert f"gankit train --resume {run} --steps 100000" in err
+    assert "Traceback" not in err

@@ -266,8 +266,27 @@ def train_command(
             ) from None
         run_dir = out
     trainer = Trainer(spec, run_dir)
-    artifact = trainer.fit(spec.train.steps)
+    try:
+        artifact = trainer.fit(spec.train.steps)
+    except KeyboardInterrupt:
+        _report_interrupt(trainer.step, run_dir, spec.train.steps)
+        raise typer.Exit(130) from None  # the shell's code for a run ended by SIGINT
     typer.echo(f"trained {trainer.step} steps; artifact written to {artifact}")
+
+
+def _report_interrupt(step: int, run_dir: Path, steps: int) -> None:
+    """Tell a user who pressed Ctrl-C what is kept and how to go on."""
+    from gankit.training import checkpoint as ckpt
+
+    newest = ckpt.newest_step(run_dir / "checkpoints")
+    if newest is None:
+        then = "no checkpoint was written yet, so run the same command again to start over"
+    else:
+        then = (
+            f"the newest checkpoint (step {newest}) is kept: continue with "
+            f"`gankit train --resume {run_dir} --steps {steps}`"
+        )
+    typer.echo(f"interrupted at step {step}; {then}", err=True)
 
 
 # -- sample and interpolate -----------------------------------------------------------
