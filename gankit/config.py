@@ -193,13 +193,14 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
 
 
-def check_at_least(config: Any, least: int, *names: str) -> None:
+def check_at_least(config: Any, least: int, *names: str, note: str = "") -> None:
     """Raise :class:`ConfigError` unless every field ``names`` of ``config`` is ``>= least``.
 
     For a plugin's factory to check sizes (widths, depths) before building
-    layers, where a zero or negative size would fail deep inside torch.
+    layers, where a zero or negative size would fail deep inside torch. ``note``
+    follows the bound in the message (e.g. `` (0: the same as G's)``).
     """
     for name in names:
         value = getattr(config, name)
         if value < least:
-            raise ConfigError(f"arch.{name} must be >= {least}, got {value}")
+            raise ConfigError(f"arch.{name} must be >= {least}{note}, got {value}")

@@ -10,12 +10,13 @@ from __future__ import annotations
 import importlib
 import logging
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 import typer
 
 from gankit.cli.app import app
 from gankit.errors import GankitError
+from gankit.serving import MAX_PORT
 
 EXTRA_MODULES = {
     "onnx": ("onnx", "onnxscript", "onnxruntime"),
@@ -109,8 +110,8 @@ def export_command(
 #: uvicorn's log levels (``uvicorn.config.LOG_LEVELS``), most severe first; a Literal
 #: makes typer check the value and list the choices in --help
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
-LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
-MAX_PORT = 65535
+#: the one uvicorn level the logging module does not name (``uvicorn.logging.TRACE_LOG_LEVEL``)
+TRACE_LEVEL = 5
 
 
 @app.command("serve")
@@ -210,6 +211,7 @@ def set_serving_log_level(log_level: str) -> None:
     The CLI's root logger stays at WARNING (``-v`` lowers it); the serving
     logger follows ``--log-level`` like uvicorn's own, whichever is more verbose.
     """
-    levels = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
+    name = log_level.lower()
+    level = TRACE_LEVEL if name == "trace" else logging.getLevelName(name.upper())
     logger = logging.getLogger("gankit.serving")
-    logger.setLevel(min(levels[log_level.lower()], logger.getEffectiveLevel()))
+    logger.setLevel(min(level, logger.getEffectiveLevel()))

@@ -16,6 +16,7 @@ from gankit.errors import GankitError
 if TYPE_CHECKING:  # torch is imported lazily so `gankit --help` stays fast
     import torch
 
+    from gankit.sampling import GeneratorSampler
     from gankit.training.config import RunSpec
 
 log = logging.getLogger(__name__)
@@ -304,19 +305,13 @@ def _parse_labels(text: str | None) -> list[int] | None:
     return labels
 
 
-def _check_classes(option: str, labels: list[int], num_classes: int) -> None:
-    """Refuse labels for an unconditional model or outside its classes, naming ``option``."""
-    if num_classes <= 0:
-        raise GankitError(
-            f"this generator is unconditional (it has no classes) and takes no labels; "
-            f"leave out {option}"
-        )
-    bad = [x for x in labels if not 0 <= x < num_classes]
-    if bad:
-        raise GankitError(
-            f"{option} {bad[0]} is not one of this generator's classes 0..{num_classes - 1}; "
-            f"give classes in that range"
-        )
+def _check_classes(option: str, labels: list[int], g: GeneratorSampler) -> None:
+    """``g.check_labels`` (unconditional model, class range), naming the option to change."""
+    try:
+        g.check_labels(labels)
+    except GankitError as exc:
+        fix = f"leave out {option}" if g.num_classes <= 0 else f"give {option} in that range"
+        raise GankitError(f"{exc}; {fix}") from None
 
 
 @app.command("sample")
@@ -366,7 +361,7 @@ def sample_command(
         nrow = per_class
     if label_list is not None:
         if labels is not None:
-            _check_classes("--labels", label_list, g.num_classes)
+            _check_classes("--labels", label_list, g)
         if n is None:
             n = len(label_list)
         elif len(label_list) == 1:
@@ -427,7 +422,7 @@ def interpolate_command(
     g = gankit.load_generator(source_text(artifact))
     labels = None
     if label is not None:
-        _check_classes("--label", [label], g.num_classes)
+        _check_classes("--label", [label], g)
     if g.num_classes > 0:
         labels = g.check_labels([label if label is not None else 0] * (rows * steps))
     gen = torch.Generator().manual_seed(seed)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["OnnxSampler", "create_app"]
+__all__ = ["MAX_PORT", "OnnxSampler", "create_app"]
+
+#: the largest TCP port (the CLI and the server both check ``--port`` against it)
+MAX_PORT = 65535
 
 
 def __getattr__(name: str) -> Any:

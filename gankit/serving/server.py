@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gankit.errors import GankitError
+from gankit.serving import MAX_PORT
 from gankit.serving.batching import MicroBatcher
 from gankit.serving.encoding import encode
 from gankit.serving.errors import InvalidInputError
@@ -318,10 +319,6 @@ def _bind_problem(exc: BaseException) -> str:
             "0.0.0.0 for every interface, or a host name that resolves to one"
         )
     return f"{reason}; check --host and --port"
-
-
-#: the largest TCP port
-MAX_PORT = 65535
 
 
 def run_server(

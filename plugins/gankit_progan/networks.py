@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.components import ArchConfig
+from gankit.config import check_at_least
 from gankit.errors import ConfigError
 from gankit.layers import MinibatchStdDev
 from gankit_progan.layers import EqualizedConv2d, EqualizedLinear, PixelNorm
@@ -74,13 +75,8 @@ def num_levels(cfg: ProGANConfig) -> int:
         raise ConfigError(f"progan supports resolutions up to 1024, got {shape[1]}")
     if shape[0] not in (1, 3):
         raise ConfigError(f"progan supports 1 or 3 channels, got {shape[0]}")
-    for name, least in (("max_width", 1), ("fmap_base", 1), ("d_max_width", 0), ("d_fmap_base", 0)):
-        if getattr(cfg, name) < least:
-            raise ConfigError(
-                f"arch.{name} must be >= {least}"
-                + (" (0: the same as G's)" if least == 0 else "")
-                + f", got {getattr(cfg, name)}"
-            )
+    check_at_least(cfg, 1, "max_width", "fmap_base")
+    check_at_least(cfg, 0, "d_max_width", "d_fmap_base", note=" (0: the same as G's)")
     return int(math.log2(shape[1])) - 1
 
 
