@@ -68,6 +68,8 @@ class PluginInfo:
     components: list[tuple[str, str]] = field(default_factory=list)
     #: components whose bare name another plugin provides too (one line each)
     conflicts: list[str] = field(default_factory=list)
+    #: the event hooks it implements (``gankit_on_step_end``, ...), registration hooks aside
+    hooks: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable view (used by ``gankit plugins --json``)."""
@@ -80,6 +82,7 @@ class PluginInfo:
             "error": self.error,
             "components": [{"kind": k, "name": n} for k, n in self.components],
             "conflicts": list(self.conflicts),
+            "hooks": list(self.hooks),
         }
 
 
@@ -225,6 +228,7 @@ class PluginManager:
             source,
             components=[(c.kind, c.name) for c in collected],
             conflicts=conflicts,
+            hooks=_event_hooks(self.pm, plugin),
         )
         for conflict in conflicts:
             log.warning("plugin %r: %s (or rename the plugin's component)", name, conflict)
@@ -362,6 +366,16 @@ def _source(ep: importlib.metadata.EntryPoint) -> str:
 def _version(ep: importlib.metadata.EntryPoint) -> str:
     dist = getattr(ep, "dist", None)
     return dist.version if dist is not None else ""
+
+
+def _event_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """The event hooks ``plugin`` implements, sorted (its registration hooks left out)."""
+    registering = set(_REGISTER_HOOKS.values())
+    return sorted(
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or []
+        if caller.has_spec() and caller.name not in registering
+    )
 
 
 def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:

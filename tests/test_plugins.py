@@ -665,7 +665,7 @@ def test_unknown_name_lists_close_matches() -> None:
 def test_cli_info_unknown_name_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "info", "dcgn")
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and err.startswith("error: no component named 'dcgn'")
+    assert err.count("\n") == 1 and err.startswith("error: no component or plugin named 'dcgn'")
     assert "did you mean dcgan" in err
     assert "Traceback" not in err
 
@@ -797,3 +797,42 @@ def test_unregister_removes_hooks_and_components_and_frees_the_name() -> None:
         manager.get("architecture", "toy")
     with pytest.raises(KeyError, match=r"no plugin named 'plugA' .*registered: watcher"):
         manager.unregister_plugin("plugA")
+
+
+def test_info_on_a_plugin_shows_its_components_and_the_events_it_handles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class EventsOnly:
+        @hookimpl
+        def gankit_on_step_end(self, trainer: Any, step: int, logs: dict[str, float]) -> None:
+            pass
+
+        @hookimpl
+        def gankit_on_train_start(self, trainer: Any) -> None:
+            pass
+
+    manager = PluginManager()
+    set_manager(manager)
+    info = manager.register_plugin(EventsOnly(), name="events-only", version="1.2.3")
+    assert info.hooks == ["gankit_on_step_end", "gankit_on_train_start"]
+    # a component-only plugin lists no events (its registration hooks are not events)
+    dcgan = {i.name: i for i in manager.plugins()}["gankit-dcgan"]
+    assert dcgan.hooks == [] and dcgan.components == [("architecture", "dcgan")]
+
+    code, out, err = cli(capsys, "info", "events-only")
+    assert code == 0, err
+    assert "events-only (plugin, loaded)" in out and "version: 1.2.3" in out
+    assert "events: on_step_end, on_train_start" in out
+    code, out, err = cli(capsys, "info", "gankit-dcgan", "--json")
+    assert code == 0, err
+    (record,) = json.loads(out)
+    assert record["kind"] == "plugin" and record["components"] == [
+        {"kind": "architecture", "name": "dcgan"}
+    ]
+    code, out, err = cli(capsys, "plugins", "--json")
+    assert code == 0, err
+    listed = {p["name"]: p for p in json.loads(out)}
+    assert listed["events-only"]["hooks"] == ["gankit_on_step_end", "gankit_on_train_start"]
+    code, _, err = cli(capsys, "info", "events-onyl")
+    assert code == 2 and "no component or plugin named 'events-onyl'" in err
+    assert "did you mean events-only" in err

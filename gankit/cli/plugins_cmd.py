@@ -13,7 +13,7 @@ from gankit import config as config_mod
 from gankit.cli.app import app
 from gankit.components import KINDS, Architecture, Component, plural
 from gankit.errors import GankitError
-from gankit.plugins import QUALIFIER, get_manager
+from gankit.plugins import QUALIFIER, PluginInfo, get_manager
 
 console = Console()
 
@@ -32,11 +32,18 @@ def plugins_command(
         table.add_column(col)
     for info in infos:
         comps = ", ".join(f"{n} ({k})" for k, n in info.components)
+        if info.hooks:
+            comps += ("\n" if comps else "") + f"events: {_event_names(info.hooks)}"
         status = info.status if info.status != "failed" else f"[red]failed[/]: {info.error}"
         for conflict in info.conflicts:
             status += f"\n[yellow]name clash[/]: {conflict}"
         table.add_row(info.name, info.version, info.source, status, comps)
     console.print(table)
+
+
+def _event_names(hooks: list[str]) -> str:
+    """``gankit_on_step_end`` -> ``on_step_end``: hook names as the plugin docs give them."""
+    return ", ".join(h.removeprefix("gankit_") for h in hooks)
 
 
 @app.command("list")
@@ -143,23 +150,36 @@ def _fields(config_cls: type) -> list[dict[str, Any]]:
 def info_command(
     name: Annotated[
         str,
-        typer.Argument(help="Component name, e.g. dcgan or dcgan@gankit-dcgan; train: the trainer"),
+        typer.Argument(
+            help="Component name (dcgan, dcgan@gankit-dcgan), plugin name (gankit-dcgan), "
+            "or train: the trainer's options"
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Describe a component: its plugin and every config field, or the trainer's options.
+    """Describe a component, a plugin, or the trainer's options.
 
     `gankit info dcgan` shows each field with its default and meaning;
-    `gankit info train` shows the trainer's options.
+    `gankit info gankit-tensorboard` shows a plugin's version, status, components
+    and the events it handles; `gankit info train` shows the trainer's options.
     """
     found = find_any(name)
+    plugin = _plugin_named(name) if not found and name != TRAIN else None
+    if plugin is not None:
+        _print_plugin(plugin, as_json)
+        return
     if not found and name != TRAIN:
         import difflib
 
-        names = sorted({c.name for c in get_manager().components()} | {TRAIN})
+        manager = get_manager()
+        names = sorted(
+            {c.name for c in manager.components()} | {i.name for i in manager.plugins()} | {TRAIN}
+        )
         close = difflib.get_close_matches(name.partition(QUALIFIER)[0], names, n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise GankitError(f"no component named {name!r}{hint} (see `gankit list`)")
+        raise GankitError(
+            f"no component or plugin named {name!r}{hint} (see `gankit list` and `gankit plugins`)"
+        )
     data = [_component_dict(c) for c in found] if found else [_train_dict()]
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
@@ -178,3 +198,28 @@ def info_command(
         console.print(table)
         if "recipe" in d:
             console.print(f"  training recipe: {d['recipe']}")
+
+
+def _plugin_named(name: str) -> PluginInfo | None:
+    """The plugin ``gankit plugins`` lists as ``name`` (loaded, failed or disabled), if any."""
+    return next((i for i in get_manager().plugins() if i.name == name), None)
+
+
+def _print_plugin(info: PluginInfo, as_json: bool) -> None:
+    """Print what ``gankit info PLUGIN`` shows: one plugin's record."""
+    if as_json:
+        typer.echo(json.dumps([{"kind": "plugin", **info.as_dict()}], indent=2))
+        return
+    console.print(f"[bold]{info.name}[/] (plugin, {info.status})")
+    console.print(f"  version: {info.version or 'unknown'}; distribution: {info.source or 'none'}")
+    console.print(f"  module: {info.module}")
+    if info.error:
+        console.print(f"  [red]error[/]: {info.error}")
+    for kind, comp in info.components:
+        console.print(f"  {kind}: {comp} (`gankit info {comp}{QUALIFIER}{info.name}`)")
+    if info.hooks:
+        console.print(f"  events: {_event_names(info.hooks)}")
+    elif info.status == "loaded" and not info.components:
+        console.print("  (no components and no event hooks)")
+    for conflict in info.conflicts:
+        console.print(f"  [yellow]name clash[/]: {conflict}")
