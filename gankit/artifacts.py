@@ -11,14 +11,22 @@ Layout (the one huggingface_hub's mixins and diffusers use)::
 
 Nothing here ever unpickles: weights are read with safetensors only, and a
 ``.pt``/``.pth``/``.pkl``/``.bin``/``.ckpt`` file offered as weights is refused.
+
+Saved artifacts follow the user's umask like any other file they write
+(directories ``0o777 & ~umask``, files ``0o666 & ~umask``); see :func:`make_temp_dir`
+and :func:`follow_umask`, which the checkpoints use too.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
+import logging
 import os
+import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +38,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from gankit import config as config_mod
-from gankit.errors import ArtifactError, UnknownComponentError
+from gankit.errors import ArtifactError, GankitError, UnknownComponentError
 from gankit.sampling import GeneratorSampler
 
 CONFIG_NAME = "config.json"
@@ -40,6 +48,61 @@ SAMPLES_NAME = "samples.png"
 FORMAT = "gankit-generator"
 FORMAT_VERSION = 1
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
+
+log = logging.getLogger(__name__)
+
+
+# -- file modes: follow the umask ---------------------------------------------------------
+
+
+def current_umask() -> int:
+    """The process's umask (file mode creation mask).
+
+    Read from ``/proc/self/status`` where the system has it (Linux), which changes
+    nothing; elsewhere set and restored at once with :func:`os.umask`.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        status = ""
+    match = re.search(r"^Umask:\s*([0-7]+)$", status, flags=re.M)
+    if match:
+        return int(match.group(1), 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: Path) -> None:
+    """Give a file the mode the umask gives any new file, ``0o666 & ~umask``.
+
+    For files written by a library with a fixed mode (safetensors writes 0o600).
+    A file system that refuses the change (some network mounts) leaves the file
+    as it is, with a warning: saving it must not fail for that.
+    """
+    mode = 0o666 & ~current_umask()
+    try:
+        os.chmod(path, mode)
+    except OSError as exc:
+        log.warning("could not set the mode of %s to %o (%s); it keeps its mode", path, mode, exc)
+
+
+def make_temp_dir(parent: Path, prefix: str) -> Path:
+    """Create a new, uniquely named directory in ``parent`` and return it.
+
+    Unlike :func:`tempfile.mkdtemp` (always 0o700) the directory gets the mode the
+    umask gives any new directory, ``0o777 & ~umask`` (and a set-group-ID bit
+    inherited from ``parent`` is kept), so renaming it into place publishes it
+    with the permissions the user expects.
+    """
+    for _ in range(100):
+        path = parent / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            path.mkdir(mode=0o777)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"could not create a temporary directory {prefix}* in {str(parent)!r}")
 
 
 def refuse_pickle(path: Path) -> ArtifactError:
@@ -192,11 +255,43 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
         raise ArtifactError(f"{str(path)!r} is not a valid safetensors file: {exc}") from None
 
 
-def load_generator(source: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
-    """Load a generator from an artifact directory or a training run directory.
+def _zoo_names() -> set[str]:
+    """The zoo catalogue's entry names (none when the zoo client or catalogue is missing)."""
+    if importlib.util.find_spec("gankit.hub") is None:
+        return set()
+    hub = importlib.import_module("gankit.hub")
+    try:
+        return set(hub.load_catalogue())
+    except GankitError:
+        return set()
 
-    ``zoo:NAME`` and ``hf://OWNER/NAME[@REV]`` sources are resolved by the zoo
-    module when it is available. The module is returned in eval mode.
+
+def _missing_source(text: str) -> ArtifactError:
+    """The error for a generator source that is no existing path.
+
+    The name of a zoo entry gets the hint to give ``zoo:NAME``: a path never falls
+    back to the zoo by itself, so that a mistyped directory is not taken for a zoo
+    entry (nor a zoo entry for a directory that happens to exist).
+    """
+    if text in _zoo_names():
+        return ArtifactError(
+            f"no such file or directory: {text}; for the zoo entry of that name, give zoo:{text}"
+        )
+    return ArtifactError(
+        f"no such file or directory: {text} (not a zoo name either; `gankit zoo list` "
+        "shows those, to be given as zoo:NAME)"
+    )
+
+
+def load_generator(source: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
+    """Load a generator from an artifact or run directory, ``zoo:NAME`` or ``hf://``.
+
+    ``source`` is an artifact directory (or its ``config.json`` or
+    ``model.safetensors``), a training run directory (its ``artifact/`` is used),
+    ``zoo:NAME`` or ``hf://OWNER/NAME[@REVISION]`` (see docs/zoo.md); ``~`` is
+    expanded. A zoo entry needs its ``zoo:`` prefix: a path that does not exist
+    raises :class:`ArtifactError` ("no such file or directory: X"), which for a
+    zoo entry's name says to give ``zoo:X``. The module is returned in eval mode.
     """
     text = str(source)
     if not text.strip():
@@ -205,8 +300,6 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Lo
             "hf://OWNER/NAME[@REVISION]"
         )
     if text.startswith(("zoo:", "hf://")):
-        import importlib
-
         try:
             hub = importlib.import_module("gankit.hub")
         except ImportError:
@@ -215,7 +308,9 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Lo
             ) from None
         directory = hub.resolve(text)
     else:
-        directory = Path(text)
+        directory = Path(text).expanduser()
+        if not directory.exists():
+            raise _missing_source(text)
     if directory.is_file():
         if directory.suffix in PICKLE_SUFFIXES:
             raise refuse_pickle(directory)
@@ -226,8 +321,6 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Lo
                 f"directory"
             )
         directory = directory.parent
-    if not directory.exists():
-        raise ArtifactError(f"artifact {text!r} does not exist")
     directory = _run_artifact(directory)
     info = read_info(directory)
     state = load_weights(_weights_path(directory))
@@ -258,6 +351,9 @@ def save_artifact(
     ``architecture`` is the registered :class:`~gankit.components.Architecture`;
     ``extra`` adds fields to config.json (dataset, class names, training info,
     metrics). ``card`` is the model card text; ``samples_png`` is copied in.
+    The directory and its files get the modes the umask gives any new directory
+    and file (``0o777 & ~umask``, ``0o666 & ~umask``), so a team sharing a run
+    directory through its group can read them when the umask allows it.
     """
     from gankit import __version__
 
@@ -278,10 +374,11 @@ def save_artifact(
         "gankit_version": __version__,
     }
     raw.update(extra or {})
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.")
     try:
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        follow_umask(tmp / WEIGHTS_NAME)  # safetensors writes 0o600
         (tmp / CONFIG_NAME).write_text(json.dumps(raw, indent=2) + "\n")
         if card is not None:
             (tmp / CARD_NAME).write_text(card)

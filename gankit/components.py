@@ -199,6 +199,42 @@ class Metric(Component):
     factory: Callable[[Any], Any] | None = None
 
 
+def check_config_class(config: Any, what: str) -> None:
+    """Raise unless ``config`` can hold user options for ``what`` (e.g. "loss 'hinge'").
+
+    It must be a dataclass type whose fields all have defaults (users set only
+    the options they change) and whose type hints resolve (they are how values
+    from the command line and TOML files are checked).
+
+    Raises:
+        ValueError: for a field without a default.
+        TypeError: for a config that is not a dataclass, or hints that do not resolve.
+    """
+    if not (isinstance(config, type) and dataclasses.is_dataclass(config)):
+        raise TypeError(
+            f"{what}: config must be a dataclass type (decorate the class with "
+            f"@dataclass), got {config!r}"
+        )
+    missing = [
+        f.name
+        for f in dataclasses.fields(config)
+        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ValueError(
+            f"{what}: config {config.__name__} field(s) {', '.join(missing)} have no default; "
+            f"give every field a default (users set only the options they change)"
+        )
+    try:
+        typing.get_type_hints(config)
+    except Exception as exc:  # noqa: BLE001 - any failure to resolve is the same mistake
+        raise TypeError(
+            f"{what}: the type hints of config {config.__name__} do not resolve "
+            f"({type(exc).__name__}: {exc}); define the dataclass and the types it names "
+            f"at module level"
+        ) from exc
+
+
 def check_record(component: Component) -> None:
     """Raise if ``component`` breaks the rules every record must follow.
 
@@ -225,29 +261,7 @@ def check_record(component: Component) -> None:
             f"digits and dashes (like 'my-gan'); '@' is reserved for NAME@PLUGIN"
         )
     config = component.config
-    if not (isinstance(config, type) and dataclasses.is_dataclass(config)):
-        raise TypeError(
-            f"{what}: config must be a dataclass type (decorate the class with "
-            f"@dataclass), got {config!r}"
-        )
-    missing = [
-        f.name
-        for f in dataclasses.fields(config)
-        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ValueError(
-            f"{what}: config {config.__name__} field(s) {', '.join(missing)} have no default; "
-            f"give every field a default (users set only the options they change)"
-        )
-    try:
-        typing.get_type_hints(config)
-    except Exception as exc:  # noqa: BLE001 - any failure to resolve is the same mistake
-        raise TypeError(
-            f"{what}: the type hints of config {config.__name__} do not resolve "
-            f"({type(exc).__name__}: {exc}); define the dataclass and the types it names "
-            f"at module level"
-        ) from exc
+    check_config_class(config, what)
     if isinstance(component, Architecture):
         if not issubclass(config, ArchConfig):
             raise TypeError(

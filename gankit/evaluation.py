@@ -9,7 +9,9 @@ a ``split`` field get the dataset as configured.
 
 Both ``gankit eval`` and the trainer go through :class:`ReferenceData`, so a
 number measured during training and one measured by ``gankit eval`` on the
-artifact compare the same images.
+artifact compare the same images. What ``gankit eval`` reports as a metric's
+reference is :func:`compared_with`: the data it is handed, unless the metric
+says it uses only part of it (mode centres) or none (``coverage``, ``is``).
 """
 
 from __future__ import annotations
@@ -76,6 +78,35 @@ class ReferenceData:
         return {"dataset": self.dataset, "split": used, "size": len(data)}
 
 
+def compared_with(
+    metric: Any, metric_config: Any, reference: ReferenceData
+) -> dict[str, Any] | None:
+    """What a metric's values are measured against, as ``gankit eval`` reports it.
+
+    A metric object that defines ``compared_with(data)`` says so itself: None
+    when it compares with no data (``coverage`` measures a class histogram
+    against a uniform share, ``cond-acc`` against the requested labels, ``is``
+    scores the samples alone), or a dict like :meth:`ReferenceData.describe`'s,
+    optionally with ``what`` it uses of the data (``mixture-modes``: the mode
+    centres). Any other metric compares with the data it is handed, described
+    by :meth:`ReferenceData.describe`.
+    """
+    split = metric_split(metric_config)
+    own = getattr(metric, "compared_with", None)
+    if own is None:
+        return reference.describe(split)
+    described = own(reference.get(split))
+    return dict(described) if described is not None else None
+
+
+def reference_text(ref: dict[str, Any] | None) -> str:
+    """One line for a :func:`compared_with` result: ``digits test (355)``; ``""`` for None."""
+    if not ref:
+        return ""
+    words = (ref.get("dataset"), ref.get("split"), ref.get("what"))
+    return f"{' '.join(str(w) for w in words if w)} ({ref.get('size')})"
+
+
 #: Values of the domain metrics that describe the measurement rather than the generator.
 _BOOKKEEPING = ("classifier_accuracy", "num_classes")
 
@@ -90,7 +121,8 @@ def catalogue_metrics(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """
     out: dict[str, dict[str, Any]] = {}
     for name, res in result.get("metrics", {}).items():
-        values, cfg, ref = res["values"], res.get("config", {}), res.get("reference", {})
+        values, cfg = res["values"], res.get("config", {})
+        ref = res.get("reference") or {}  # null for metrics that compare with no data
         where = " ".join(str(p) for p in (ref.get("dataset"), ref.get("split")) if p)
         how: dict[str, Any] = {
             "metric": name,

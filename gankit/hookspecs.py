@@ -63,6 +63,18 @@ def gankit_register_metrics(register: Register) -> None:
     """Register metrics: call ``register(Metric(...))``."""
 
 
+@hookspec
+def gankit_plugin_options() -> Any:
+    """Return the dataclass of this plugin's own run options (every field with a default).
+
+    Users set them per run as ``plugins.PLUGIN.KEY=VALUE`` on the command line or
+    in a ``[plugins.PLUGIN]`` table of the TOML config, PLUGIN being the plugin's
+    name in ``gankit plugins``; they are checked against the dataclass before
+    training starts and stored in run.json. Event hooks read them with
+    ``trainer.plugin_options(PLUGIN)``.
+    """
+
+
 # -- training events -----------------------------------------------------------
 
 

@@ -49,11 +49,13 @@ from gankit.artifacts import (
     SAMPLES_NAME,
     WEIGHTS_NAME,
     ArtifactInfo,
+    follow_umask,
+    make_temp_dir,
     read_info,
     refuse_pickle,
 )
 from gankit.errors import ArtifactError, GankitError, HubError, IntegrityError
-from gankit.modelcard import metrics_table, sample_line
+from gankit.modelcard import metrics_table, pipeline_tag, sample_line
 
 logger = logging.getLogger("gankit.hub")
 
@@ -498,12 +500,15 @@ def model_card(
 ) -> str:
     """The README.md pushed with an artifact: Hub YAML front matter, then ``body``.
 
-    The front matter carries ``library_name: gankit``, tags, the pipeline tag, the
-    dataset, the license, the metric names and their values as ``model-index``
-    results (the Hub's schema for evaluation results). Values are written as JSON,
-    which is valid YAML.
+    The front matter carries ``library_name: gankit``, tags, the pipeline tag
+    (image generators only: :func:`gankit.modelcard.pipeline_tag`), the dataset,
+    the license (only when ``license`` is given: gankit chooses none), the metric
+    names and their values as ``model-index`` results (the Hub's schema for
+    evaluation results; their task is the pipeline tag, or ``other`` without one).
+    Values are written as JSON, which is valid YAML.
     """
     dataset = str(info.raw.get("dataset") or "unknown")
+    task = pipeline_tag(info.data_shape)
     metrics = dict(metrics if metrics is not None else info.raw.get("metrics") or {})
     tags = ["gan", "gankit", info.architecture] + (["conditional"] if info.num_classes else [])
     results = [
@@ -511,13 +516,12 @@ def model_card(
         for name, m in metrics.items()
         if (value := _metric_value(m)) is not None
     ]
-    meta: dict[str, Any] = {
-        "library_name": "gankit",
-        "tags": tags,
-        "pipeline_tag": "unconditional-image-generation",
-        "datasets": [dataset],
-        "license": license or "apache-2.0",
-    }
+    meta: dict[str, Any] = {"library_name": "gankit", "tags": tags}
+    if task is not None:
+        meta["pipeline_tag"] = task
+    meta["datasets"] = [dataset]
+    if license:
+        meta["license"] = license
     if results:
         meta["metrics"] = [r["name"] for r in results]
         meta["model-index"] = [
@@ -525,7 +529,7 @@ def model_card(
                 "name": repo_id.split("/")[1],
                 "results": [
                     {
-                        "task": {"type": "unconditional-image-generation"},
+                        "task": {"type": task or "other"},
                         "dataset": {"name": dataset, "type": dataset},
                         "metrics": results,
                     }
@@ -601,7 +605,11 @@ def push(
     names a branch (created from ``main`` if missing). The token is
     huggingface_hub's usual one (``HF_TOKEN``, then ``hf auth login``'s file)
     unless ``token`` is given. ``metrics`` (default: the artifact's training
-    metrics) and ``license`` go into the model card.
+    metrics) and ``license`` (a Hub license id such as ``mit``) go into the model
+    card, whose front matter is written afresh from the artifact's config: without
+    ``license`` it has no license line, even when the artifact's own README.md has
+    one (older gankit versions wrote ``apache-2.0`` into every card, chosen by no
+    one).
     """
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
@@ -617,12 +625,12 @@ def push(
         raise HubError(_NO_TOKEN)
     info = read_info(directory)
     card_path = directory / CARD_NAME
-    old_meta, body = _front_matter(card_path.read_text()) if card_path.is_file() else ({}, "")
+    _, body = _front_matter(card_path.read_text()) if card_path.is_file() else ({}, "")
     card = model_card(
         info,
         repo_id,
         metrics=metrics,
-        license=license or old_meta.get("license"),
+        license=license,
         body=body,
         has_samples=(directory / SAMPLES_NAME).is_file(),
     )
@@ -746,6 +754,7 @@ def save_catalogue(entries: Mapping[str, ZooEntry], catalogue: str | Path | None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         f.write(json.dumps(raw, indent=2) + "\n")
+    follow_umask(Path(tmp))  # mkstemp makes it 0o600
     os.replace(tmp, path)
     return path
 
@@ -903,12 +912,11 @@ def zoo_add(
         raise HubError("the artifact does not record its dataset; pass --dataset")
     gankit.load_generator(str(source))  # strict load: refuse a broken artifact now
     target = path.parent / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=path.parent))
+    tmp = make_temp_dir(path.parent, prefix=f".{name}.")  # the umask's modes, like its files
     try:
         for file in ARTIFACT_FILES:
             if (source / file).is_file():
                 shutil.copyfile(source / file, tmp / file)
-        os.chmod(tmp, 0o755)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

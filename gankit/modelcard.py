@@ -1,16 +1,46 @@
-"""Model cards: README.md with Hugging Face YAML front matter for an artifact."""
+"""Model cards: README.md with Hugging Face YAML front matter for an artifact.
+
+The Hub's pipeline tag says what a model does. Image generators (data shaped
+``C, H, W``) get ``unconditional-image-generation``, class-conditional ones too:
+the Hub has no tag for class-conditional image generation (its tags are listed in
+``PIPELINE_DATA`` of huggingface.js, ``packages/tasks/src/pipelines.ts``), and
+those carry the ``conditional`` tag as well. Generators of anything else, such
+as the 2-D points of the toy mixtures, get no pipeline tag. A card has a
+``license`` only when one was given: gankit never chooses a license for a model.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from gankit import config as config_mod
 
+#: The Hub pipeline tag of an image generator (conditional or not).
+IMAGE_PIPELINE_TAG = "unconditional-image-generation"
+
 
 def _yaml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def _yaml_scalar(value: str) -> str:
+    """``value`` as a YAML scalar: plain when it is a simple word, else JSON-quoted."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", value):
+        return value
+    return json.dumps(value)
+
+
+def pipeline_tag(data_shape: Any) -> str | None:
+    """The Hub pipeline tag of a generator of ``data_shape``, or None.
+
+    Images (``C, H, W``) are ``unconditional-image-generation``; other data (2-D
+    points, shape ``(2,)``) has no Hub pipeline tag, so none is written.
+    """
+    shape = tuple(int(d) for d in data_shape) if data_shape is not None else ()
+    return IMAGE_PIPELINE_TAG if len(shape) == 3 else None
 
 
 def sample_line(data_shape: Any) -> str:
@@ -45,28 +75,29 @@ def model_card(
     train_config: Any,
     metrics: dict[str, Any],
     num_classes: int = 0,
-    license: str = "apache-2.0",
+    license: str | None = None,
 ) -> str:
     """Render the model card of a generator artifact.
 
-    The front matter carries ``library_name: gankit``, tags, the dataset, the
-    pipeline tag and the metrics (each metric a dict with at least ``value``,
-    and ideally ``extractor``, ``n`` and ``command``).
+    The front matter carries ``library_name: gankit``, tags, the pipeline tag
+    (image generators only, see :func:`pipeline_tag`), the dataset, the license
+    (only when ``license`` is given) and the metrics (each metric a dict with at
+    least ``value``, and ideally ``extractor``, ``n`` and ``command``).
     """
     from gankit import __version__
 
+    data_shape = getattr(arch_config, "data_shape", None)
     tags = ["gan", "gankit", arch]
     if num_classes:
         tags.append("conditional")
-    lines = [
-        "---",
-        "library_name: gankit",
-        f"tags: {_yaml_list(tags)}",
-        "pipeline_tag: unconditional-image-generation",
-        f"datasets: {_yaml_list([dataset])}",
-        f"license: {license}",
-        f"training_steps: {steps}",
-    ]
+    lines = ["---", "library_name: gankit", f"tags: {_yaml_list(tags)}"]
+    tag = pipeline_tag(data_shape)
+    if tag is not None:
+        lines.append(f"pipeline_tag: {tag}")
+    lines.append(f"datasets: {_yaml_list([dataset])}")
+    if license:
+        lines.append(f"license: {_yaml_scalar(license)}")
+    lines.append(f"training_steps: {steps}")
     if metrics:
         lines.append("metrics:")
         for name, m in metrics.items():
@@ -86,7 +117,7 @@ def model_card(
         "import gankit",
         "",
         'g = gankit.load_generator("PATH_OR_ZOO_NAME")',
-        sample_line(getattr(arch_config, "data_shape", None)),
+        sample_line(data_shape),
         "```",
         "",
         "## Metrics",

@@ -18,6 +18,7 @@ Environment variables:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib.metadata
 import logging
@@ -26,12 +27,13 @@ import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
+from gankit import config as config_mod
 from gankit import hookspecs
-from gankit.components import KINDS, Component, check_record, plural
+from gankit.components import KINDS, Component, check_config_class, check_record, plural
 from gankit.errors import (
     AmbiguousComponentError,
     PluginLoadError,
@@ -70,6 +72,8 @@ class PluginInfo:
     conflicts: list[str] = field(default_factory=list)
     #: the event hooks it implements (``gankit_on_step_end``, ...), registration hooks aside
     hooks: list[str] = field(default_factory=list)
+    #: the dataclass of its run options (``gankit_plugin_options``), if it has any
+    options: type | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable view (used by ``gankit plugins --json``)."""
@@ -83,6 +87,9 @@ class PluginInfo:
             "components": [{"kind": k, "name": n} for k, n in self.components],
             "conflicts": list(self.conflicts),
             "hooks": list(self.hooks),
+            "options": [dataclasses.asdict(f) for f in config_mod.describe(self.options)]
+            if self.options is not None
+            else [],
         }
 
 
@@ -208,6 +215,7 @@ class PluginManager:
                     if impl.plugin_name != name:
                         continue
                     impl.function(register=self._collector(kind, name, collected))
+            options = _options_class(self.pm, name)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not break others
             self.pm.unregister(name=name)
             return self._fail(name, module, version, source, exc, "register")
@@ -229,6 +237,7 @@ class PluginManager:
             components=[(c.kind, c.name) for c in collected],
             conflicts=conflicts,
             hooks=_event_hooks(self.pm, plugin),
+            options=options,
         )
         for conflict in conflicts:
             log.warning("plugin %r: %s (or rename the plugin's component)", name, conflict)
@@ -368,9 +377,19 @@ def _version(ep: importlib.metadata.EntryPoint) -> str:
     return dist.version if dist is not None else ""
 
 
+def _options_class(pm: pluggy.PluginManager, name: str) -> type | None:
+    """The options dataclass plugin ``name`` returns from ``gankit_plugin_options``, checked."""
+    impls = [i for i in pm.hook.gankit_plugin_options.get_hookimpls() if i.plugin_name == name]
+    if not impls:
+        return None
+    options = impls[0].function()
+    check_config_class(options, f"plugin {name!r}: gankit_plugin_options")
+    return cast(type, options)
+
+
 def _event_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     """The event hooks ``plugin`` implements, sorted (its registration hooks left out)."""
-    registering = set(_REGISTER_HOOKS.values())
+    registering = set(_REGISTER_HOOKS.values()) | {"gankit_plugin_options"}
     return sorted(
         caller.name
         for caller in pm.get_hookcallers(plugin) or []

@@ -198,8 +198,8 @@ def test_resume_refuses_options_it_would_ignore(
 @pytest.mark.parametrize(
     ("steps", "expected"),
     [
-        (["--steps", "2"], "is at step 3 already; --steps 2 would not train: give more than 3"),
-        (["--steps", "3"], "--steps 3 has nothing to train: give more than 3"),
+        (["--steps", "2"], "is at step 3 already, so --steps 2 would not train it further"),
+        (["--steps", "3"], "is at step 3 already, so --steps 3 would not train it further"),
         ([], "has trained its 3 steps (it is at step 3); to train further give --steps more"),
     ],
 )
@@ -211,6 +211,8 @@ def test_resume_that_would_not_train_is_refused(
     line = error_line(err)
     assert code == 2
     assert f"the run in {str(run)!r}" in line and expected in line
+    if steps:  # the fix says what --steps means
+        assert "(--steps is the total, not the steps to add): give more than 3" in line
     assert snapshot(run) == before  # run.json and the artifact are not rewritten
 
 
@@ -325,6 +327,80 @@ def test_short_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, command, "-h")
     assert code == 0
     assert f"gankit {command}" in out
+
+
+def _help_row(out: str, option: str) -> list[str]:
+    """The words of the help table's row that starts with ``option``."""
+    rows = [line.strip("│ ").split() for line in out.splitlines()]
+    return next(row for row in rows if row and row[0] == option)
+
+
+@pytest.mark.parametrize("command", ["train", "serve"])
+def test_help_shows_click_metavars_and_none_on_flags(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(capsys, command, "-h")
+    assert code == 0
+    assert "<bool>" not in out and "list[" not in out and "<int>" not in out
+    assert _help_row(out, "--help")[:3] == ["--help", "-h", "Show"]  # a flag takes no value
+    if command == "train":
+        assert _help_row(out, "--steps")[1] == "INTEGER"
+        assert _help_row(out, "--out")[1] == "PATH"
+        assert _help_row(out, "overrides...")[1] == "TEXT"
+    else:
+        assert _help_row(out, "--max-wait-ms")[1] == "FLOAT"
+        assert _help_row(out, "--log-level")[1].startswith("[critical|error|")  # the choices
+
+
+def test_top_level_help_shows_no_value_on_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "-h")
+    assert code == 0
+    assert _help_row(out, "--strict-plugins")[1] == "Fail"
+    assert _help_row(out, "--verbose")[:3] == ["--verbose", "-v", "More"]  # -vv: no value
+    assert _help_row(out, "--disable-plugin")[1] == "TEXT"
+
+
+def usage_error(err: str) -> str:
+    """The message in typer's error panel, on one line."""
+    return " ".join(err.replace("│", " ").split())
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "example"),
+    [
+        (["--lr_g=1e-4"], "--lr_g", "gankit train lr_g=1e-4"),
+        (["--lr-g", "1e-4"], "--lr-g", "gankit train lr_g=VALUE"),
+        (["--arch.latent-dim=64"], "--arch.latent-dim", "gankit train arch.latent_dim=64"),
+        (["--betas_g=[0.5, 0.9]"], "--betas_g", "gankit train 'betas_g=[0.5, 0.9]'"),
+        (["--whatever=3"], "--whatever", "gankit train whatever=3"),  # any --NAME=VALUE
+    ],
+)
+def test_trainer_option_given_as_an_option_points_at_key_value(
+    args: list[str], option: str, example: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "new"
+    code, _, err = cli(capsys, "train", "--out", str(out), *args)
+    assert code == 2
+    message = usage_error(err)
+    assert f"No such option: {option}; trainer options are given as KEY=VALUE: {example}" in (
+        message
+    )
+    assert "Possible options" not in message or option == "--whatever"
+    assert not out.exists()
+
+
+def test_unknown_option_without_a_value_keeps_clicks_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = cli(capsys, "train", "--stepz", "3")
+    assert code == 2
+    message = usage_error(err)
+    assert "No such option: --stepz (Possible options: --help, --seed, --steps)" in message
+    assert "KEY=VALUE" not in message
+    # only a command that takes KEY=VALUE overrides gets the hint
+    code, _, err = cli(capsys, "sample", "run", "--lr_g=1e-4")
+    assert code == 2
+    assert "No such option: --lr_g" in usage_error(err) and "KEY=VALUE" not in err
 
 
 def test_ctrl_c_says_what_is_kept_and_how_to_resume(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import logging
 import math
 from pathlib import Path
 
@@ -266,9 +267,16 @@ def class_folder(tmp_path: Path) -> Path:
     return root
 
 
+def _image_folder_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "gankit_datasets.image_folder" and r.levelno == logging.WARNING
+    ]
+
+
 def test_image_folder_labelled(class_folder: Path) -> None:
-    with pytest.warns(UserWarning, match=r"skipped 1 unreadable file.*e_corrupt\.png"):
-        data = gankit.create_dataset("image-folder", root=str(class_folder), size=16)
+    data = gankit.create_dataset("image-folder", root=str(class_folder), size=16)
     assert data.name == "image-folder"
     assert data.samples.shape == (4, 3, 16, 16)
     assert data.samples.dtype == torch.float32
@@ -281,9 +289,50 @@ def test_image_folder_labelled(class_folder: Path) -> None:
     assert (data.samples[2] == 1.0).all()  # c.png: white grayscale -> RGB
 
 
+def test_image_folder_logs_each_corrupt_file_it_skips(
+    class_folder: Path, caplog: pytest.LogCaptureFixture, recwarn: pytest.WarningsRecorder
+) -> None:
+    """A clean logged warning naming the file, what happens to it and the fix; no UserWarning."""
+    caplog.set_level(logging.DEBUG, logger="gankit_datasets.image_folder")
+    data = gankit.create_dataset("image-folder", root=str(class_folder), size=8)
+    assert len(data) == 4 and data.info["skipped"] == 1  # the corrupt file is left out
+    corrupt = str(class_folder / "dogs" / "e_corrupt.png")
+    [message] = _image_folder_warnings(caplog)
+    assert message.startswith(f"image-folder: skipped 1 file(s) under {str(class_folder)!r}")
+    assert f"cannot decode: {corrupt!r} (UnidentifiedImageError: " in message
+    assert message.endswith(
+        "they are left out of the dataset (re-save them as PNG or JPEG, or delete them)"
+    )
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+    # many: the warning names a few, debug level has every one
+    caplog.clear()
+    for i in range(5):
+        (class_folder / "cats" / f"z{i}.png").write_bytes(b"not a png")
+    gankit.create_dataset("image-folder", root=str(class_folder), size=8)
+    [message] = _image_folder_warnings(caplog)
+    assert message.startswith("image-folder: skipped 6 file(s)")
+    assert "; and 3 more (all logged at debug level: gankit -vv)" in message
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert sum("cannot decode" in m for m in debug) == 6
+
+
+def test_image_folder_logs_loose_images_it_ignores(
+    class_folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    save(class_folder / "loose.png", Image.new("RGB", (8, 8)))
+    with caplog.at_level(logging.WARNING, logger="gankit_datasets.image_folder"):
+        data = gankit.create_dataset("image-folder", root=str(class_folder), size=8)
+    assert len(data) == 4
+    assert any(
+        f"ignoring 1 image(s) directly in {str(class_folder)!r} (e.g. 'loose.png')" in m
+        and m.endswith("move them into a class sub-folder to train on them")
+        for m in _image_folder_warnings(caplog)
+    )
+
+
 def test_image_folder_grayscale(class_folder: Path) -> None:
-    with pytest.warns(UserWarning, match="skipped 1"):
-        data = gankit.create_dataset("image-folder", root=str(class_folder), channels=1, size=8)
+    data = gankit.create_dataset("image-folder", root=str(class_folder), channels=1, size=8)
     assert data.samples.shape == (4, 1, 8, 8)
     gray = 128 / 255 * 2 - 1
     torch.testing.assert_close(data.samples[1], torch.full((1, 8, 8), gray), atol=0.02, rtol=0)

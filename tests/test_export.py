@@ -678,6 +678,51 @@ def test_int8_leaves_transposed_convolutions_it_cannot_rewrite_in_float(
         assert node.input[1] in floats, node.name
 
 
+class ShiftedAtZero(nn.Module):
+    """``generator``'s output, plus ``shift`` for an all-zero latent: an export that lost
+    what only z = 0 needs, with finite outputs (compared with it, the real export is)."""
+
+    def __init__(self, generator: nn.Module, shift: float) -> None:
+        super().__init__()
+        self.generator, self.shift = generator, shift
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.generator(z, labels)
+        at_zero = (z == 0).all(dim=1).view(-1, *[1] * (out.dim() - 1))
+        return out + self.shift * at_zero
+
+
+def test_int8_holds_an_all_zero_latent_to_the_int8_tolerance(tmp_path: Path) -> None:
+    """z = 0 is compared with PyTorch as random latents are (mean bound), not only for NaN."""
+    from gankit.export.verify import MEAN_TOLERANCE, verify_onnx
+    from gankit.registry import get_architecture
+
+    gen = _build_artifact(get_architecture("dcgan"), tmp_path / "dcgan")
+    path = export_onnx(gen, tmp_path / "dcgan_int8.onnx", int8=True)  # verifies itself
+    tol = MEAN_TOLERANCE["int8"]
+    check: dict[str, Any] = {
+        "name": "DCGANGenerator",
+        "latent_dim": gen.latent_dim,
+        "num_classes": gen.num_classes,
+        "batches": (1, 7),
+        "precision": "int8",
+        "uint8": False,
+    }
+    report = verify_onnx(path, gen, **check)
+    assert report.bounded == "mean" and report.tolerance == tol
+    assert report.zero_latent_mean_diff <= tol / 10  # int8's rounding, as for random latents
+    # an offset within the tolerance passes, as it would for random latents
+    within = verify_onnx(path, ShiftedAtZero(gen, tol / 2), **check)
+    assert tol / 4 < within.zero_latent_mean_diff <= tol
+    # twice the tolerance at z = 0 only (finite): refused, naming z = 0 and int8's bound
+    with pytest.raises(
+        ExportError,
+        match=r"mean abs difference 0\.0[56]\d* for an all-zero latent \(batch 1\) "
+        r"\(tolerance 0\.03, int8\)\. Random latents match.*without int8",
+    ):
+        verify_onnx(path, ShiftedAtZero(gen, 2 * tol), **check)
+
+
 def test_int8_refuses_what_8_bits_cannot_hold(tmp_path: Path) -> None:
     """The 2-D mixture generator's coordinates lose too much: a clear error, no file."""
     out = tmp_path / "mlp_int8.onnx"

@@ -20,6 +20,7 @@ from gankit.errors import ArtifactError, HubError, IntegrityError
 from hub_server import READ_TOKEN, HubEnv, hub_environment
 
 ZOO_ARTIFACT = Path(__file__).resolve().parents[1] / "zoo" / "gankit_zoo" / "dcgan-fashion-mnist"
+POINTS_ARTIFACT = ZOO_ARTIFACT.parent / "mlp-r1-grid25"  # a 2-D points generator
 FILES = ("config.json", "model.safetensors", "samples.png")
 
 
@@ -71,6 +72,9 @@ def test_push_then_pull_round_trip(hub_env: HubEnv, tmp_path: Path) -> None:
     assert meta["tags"] == ["gan", "gankit", "dcgan"]
     assert meta["datasets"] == ["fashion-mnist"]
     assert meta["pipeline_tag"] == "unconditional-image-generation"
+    # no license was given: none is stated, not even the one in the artifact's own card
+    assert "license: apache-2.0" in (art / "README.md").read_text()
+    assert "license" not in meta
     assert "![samples](samples.png)" in card
     assert 'load_generator("hf://alice/dcgan")' in card
 
@@ -94,6 +98,26 @@ def test_card_carries_metrics(hub_env: HubEnv, tmp_path: Path) -> None:
     }
     assert "| frechet_distance | 12.5 | command: python measure.py |" in card
     assert "No metrics were computed" not in card
+
+
+def test_card_of_a_2d_points_generator(hub_env: HubEnv, tmp_path: Path) -> None:
+    """No image pipeline tag for 2-D points; a license only when one is given."""
+    art = tmp_path / "points"
+    shutil.copytree(POINTS_ARTIFACT, art)
+    assert "pipeline_tag: unconditional-image-generation" in (art / "README.md").read_text()
+    metrics = {"modes_covered": {"value": 25, "n": 2500}}
+    hub.push(art, "alice/points", metrics=metrics)
+    card = hub_env.server.file_at("alice/points", "main", "README.md").decode()
+    meta = yaml.safe_load(card.split("---")[1])
+    assert "pipeline_tag" not in meta and "license" not in meta
+    assert "image" not in card.split("---")[1]
+    assert meta["tags"] == ["gan", "gankit", "wgan-gp"] and meta["datasets"] == ["grid25"]
+    result = meta["model-index"][0]["results"][0]
+    assert result["task"] == {"type": "other"}  # the Hub's task for what fits no pipeline tag
+    assert "[16, 2]" in card  # the usage line samples points
+    hub.push(art, "alice/points", metrics=metrics, license="cc-by-4.0")
+    card = hub_env.server.file_at("alice/points", "main", "README.md").decode()
+    assert yaml.safe_load(card.split("---")[1])["license"] == "cc-by-4.0"
 
 
 def test_revision_pinning(hub_env: HubEnv, tmp_path: Path) -> None:
@@ -338,12 +362,16 @@ def test_cli_push_and_pull(hub_env: HubEnv, tmp_path: Path) -> None:
     art = _artifact(tmp_path, "art")
     runner = CliRunner()
     result = runner.invoke(
-        app, ["push", str(art), "--repo", "bob/gen", "--private", "--message", "hello"]
+        app,
+        ["push", str(art), "--repo", "bob/gen", "--private", "--message", "hello"]
+        + ["--license", "mit"],
     )
     assert result.exit_code == 0, result.output
     sha = result.output.strip()
     assert sha == hub_env.server.repos["bob/gen"].branches["main"]
     assert hub_env.server.repos["bob/gen"].private
+    card = hub_env.server.file_at("bob/gen", sha, "README.md").decode()
+    assert yaml.safe_load(card.split("---")[1])["license"] == "mit"
     result = runner.invoke(app, ["pull", f"bob/gen@{sha}"])
     assert result.exit_code == 0, result.output
     assert Path(result.stdout.strip()).name == sha

@@ -379,6 +379,24 @@ def test_best_is_kept_across_a_resume(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "halves" / "best.json").read_text()) == straight
 
 
+def test_artifact_records_what_each_metric_compares_with(tmp_path: Path) -> None:
+    overrides = {
+        **TINY,
+        "metrics": ["fd", "coverage"],
+        "metrics.fd.n": 64,
+        "metrics.coverage.n": 64,
+    }
+    spec = resolve("dcgan", "digits", overrides=overrides, steps=2, seed=3)
+    Trainer(spec, tmp_path / "run").fit()
+    recorded = json.loads((tmp_path / "run" / "artifact" / "config.json").read_text())["metrics"]
+    assert recorded["fd/frechet_distance"]["reference"] == "digits test, 355 samples"
+    # coverage compares a class histogram with a uniform share: no data set to name
+    assert "reference" not in recorded["coverage/classes_covered"]
+    assert recorded["coverage/classes_covered"]["measured_by"].startswith(
+        "gankit trainer, metric coverage"
+    )
+
+
 def test_best_metric_options_are_checked() -> None:
     with pytest.raises(ConfigError, match="names metric 'fd', which is not computed"):
         resolve("dcgan", "digits", overrides={"best_metric": "fd/frechet_distance"})

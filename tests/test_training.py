@@ -148,9 +148,36 @@ def _lr_scales(run_dir: Path) -> list[float]:
     return [json.loads(line)["lr_scale"] for line in lines]
 
 
-def test_time_clock_ends_the_decay_at_max_minutes_and_resume_keeps_it(tmp_path: Path) -> None:
-    # far more steps than fit in 3 s: only the time clock can bring the rates down (3 s,
-    # not less, so that a loaded machine still makes steps in the decay's second half)
+class StepClock:
+    """Stands in for the trainer's ``time`` module: each training step takes ``step_s``."""
+
+    def __init__(self, step_s: float) -> None:
+        self.now = 1000.0
+        self.step_s = step_s
+
+    def perf_counter(self) -> float:
+        """The fake time, in seconds."""
+        return self.now
+
+
+def test_time_clock_ends_the_decay_at_max_minutes_and_resume_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gankit.training import trainer as trainer_mod
+    from gankit.training.schedule import lr_factor_at
+
+    # the trainer reads wall time only through its `time` module's perf_counter: drive it,
+    # 1.875 s a step, so a 30 s budget ends a call after exactly 16 of its 1,000,000 steps
+    clock = StepClock(1.875)
+    monkeypatch.setattr(trainer_mod, "time", clock)
+    train_step = Trainer.train_step
+
+    def timed_step(self: Trainer) -> dict[str, float]:
+        logs = train_step(self)  # its learning rate is the one at the step's start
+        clock.now += clock.step_s
+        return logs
+
+    monkeypatch.setattr(Trainer, "train_step", timed_step)
     spec = tiny_spec(
         1_000_000,
         log_every=1,
@@ -158,26 +185,32 @@ def test_time_clock_ends_the_decay_at_max_minutes_and_resume_keeps_it(tmp_path: 
         lr_decay_start=0.5,
         lr_decay_final=0.1,
         lr_decay_clock="time",
-        max_minutes=0.05,
+        max_minutes=0.5,
     )
     first = Trainer(spec, tmp_path / "run")
     first.fit()
     scales = _lr_scales(tmp_path / "run")
-    assert first.step < 0.5 * 1_000_000 and len(scales) == first.step
-    assert scales[0] == 1.0
-    assert all(b <= a for a, b in zip(scales, scales[1:], strict=False))
-    assert any(0.1 < s < 1.0 for s in scales), "the rates fall gradually"
-    # the last step began just before the deadline: its rate is near the final one
-    assert scales[-1] < 0.3
+    assert first.step == 16 and len(scales) == 16  # stopped at the budget
+    # step k starts at k/16 of the budget: flat to half of it, then linear to the final
+    # rate at the deadline (the last step starts 1/16 before it, so it is nearly there)
+    want = [lr_factor_at("linear", k / 16, 0.5, 0.1) for k in range(16)]
+    assert scales == pytest.approx(want)
+    assert scales[:9] == [1.0] * 9 and 0.1 < scales[-1] < 0.3
+    assert first.time_progress == 15 / 16  # checkpointed with the run
     assert first.opt_g.param_groups[0]["lr"] == pytest.approx(spec.train.lr_g * scales[-1])
     assert first.opt_d.param_groups[0]["lr"] == pytest.approx(spec.train.lr_d * scales[-1])
 
-    # a resumed call picks the time progress up from the checkpoint: no new warm phase
+    # a resumed call picks the time progress up from the checkpoint (no new warm phase)
+    # and spreads what is left of the decay over its own budget
     resumed = Trainer(spec, tmp_path / "run")
     resumed.fit()
     after = _lr_scales(tmp_path / "run")[len(scales) :]
-    assert resumed.step > first.step and after
-    assert max(after) <= scales[-1]
+    assert resumed.step == 32 and len(after) == 16
+    left = 15 / 16
+    assert after == pytest.approx(
+        [lr_factor_at("linear", left + (1 - left) * k / 16, 0.5, 0.1) for k in range(16)]
+    )
+    assert after[0] == pytest.approx(scales[-1]) and max(after) <= scales[-1]
 
 
 def test_time_clock_needs_max_minutes() -> None:

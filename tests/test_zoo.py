@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import gankit
 from gankit import artifacts, hub
 from gankit.cli import app
-from gankit.errors import GankitError, HubError, IntegrityError
+from gankit.errors import ArtifactError, GankitError, HubError, IntegrityError
 
 from hub_server import HubEnv, hub_environment
 
@@ -169,6 +169,7 @@ def test_publish_writes_revisions_and_resolution_order(
         )
     card = hub_env.server.file_at(entry.repo_id, entry.revision, "README.md").decode()
     assert "library_name: gankit" in card and "frechet_distance" in card
+    assert f"license: {entry.license}" in card  # the catalogue's license is the zoo's choice
     assert (ZOO / "catalogue.json").read_bytes() == real  # the real catalogue is untouched
 
     caplog.set_level(logging.DEBUG, logger="gankit.hub")
@@ -317,3 +318,48 @@ def test_sources_are_resolved_alike_by_export_and_sample(
             main([command, source, "--out", str(tmp_path / "out.png")])
         assert exit_.value.code == 2
         assert capsys.readouterr().err.strip() == message
+
+
+def test_python_api_names_the_missing_path_and_the_zoo_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gankit.load_generator gives the commands' message: a zoo name needs zoo:."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ArtifactError) as err:
+        gankit.load_generator(NAME)
+    assert str(err.value) == (
+        f"no such file or directory: {NAME}; for the zoo entry of that name, give zoo:{NAME}"
+    )
+    assert gankit.load_generator(f"zoo:{NAME}").sample(1).shape == (1, 1, 32, 32)
+    missing = str(tmp_path / "runs" / "fm")
+    with pytest.raises(ArtifactError) as err:
+        gankit.load_generator(Path(missing))
+    assert str(err.value) == (
+        f"no such file or directory: {missing} (not a zoo name either; `gankit zoo list` "
+        "shows those, to be given as zoo:NAME)"
+    )
+
+
+def test_an_existing_path_is_loaded_even_with_a_zoo_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory named like a zoo entry is that directory (the zoo is never consulted)."""
+    shutil.copytree(ZOO / NAME, tmp_path / NAME)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GANKIT_ZOO_DIR", str(tmp_path / "no-zoo-here"))
+    assert gankit.load_generator(NAME).sample(1).shape == (1, 1, 32, 32)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert gankit.load_generator(f"~/{NAME}").sample(1).shape == (1, 1, 32, 32)
+
+
+def test_zoo_add_follows_the_umask(zoo_copy: Path) -> None:
+    """The entry directory, its files and the rewritten catalogue get the umask's modes."""
+    old = os.umask(0o002)
+    try:
+        hub.zoo_add("mini", zoo_copy / NAME, repo_id="gankit/mini")
+    finally:
+        os.umask(old)
+    entry = zoo_copy / "mini"
+    assert entry.stat().st_mode & 0o777 == 0o775
+    for path in [*entry.iterdir(), zoo_copy / "catalogue.json"]:
+        assert path.stat().st_mode & 0o777 == 0o664, path

@@ -41,13 +41,15 @@ def eval_command_line(
     seed: int | None,
     split: str | None,
     options: list[str],
+    batch_size: int | None = None,
 ) -> str:
     """The ``gankit eval`` command line that reproduces a measurement (kept in its JSON)."""
     argv = ["gankit", "eval", artifact]
     if data:
         argv += ["--data", data]
     argv += ["--metrics", ",".join(names)]
-    for flag, value in (("--n", n), ("--seed", seed), ("--split", split)):
+    flags = (("--n", n), ("--seed", seed), ("--split", split), ("--batch-size", batch_size))
+    for flag, value in flags:
         if value is not None:
             argv += [flag, str(value)]
     for item in options:
@@ -79,21 +81,40 @@ def eval_command(
             help="A metric option, METRIC.KEY=VALUE (e.g. fid.weights=PATH); repeatable.",
         ),
     ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Samples per generator and feature-extractor batch, for every metric "
+            "with a batch_size option (default: each metric's).",
+        ),
+    ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Progress bars (on stderr) while sampling and extracting features "
+            "(default: only when stderr is a terminal).",
+            show_default=False,
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
 ) -> None:
     """Evaluate a generator: print a table of metrics and optionally write JSON.
 
     Each metric with a ``split`` option compares with that split of the dataset
     (its test split by default), built with the dataset options the generator
-    was trained with.
+    was trained with. The table's reference column says what each metric
+    compares with, and is empty for metrics that compare with no data.
     """
     import gankit
     from gankit import config as config_mod
-    from gankit.evaluation import ReferenceData, metric_split
-    from gankit.export.resolve import source_text
+    from gankit.evaluation import ReferenceData, compared_with, metric_split, reference_text
     from gankit.registry import get_component, make_config
+    from gankit.sampling import progress as showing_progress
 
-    g = gankit.load_generator(source_text(artifact))
+    g = gankit.load_generator(artifact)
     trained_on = g.config.get("dataset")
     data_name = data or trained_on
     if not data_name:
@@ -115,28 +136,30 @@ def eval_command(
     results: dict[str, Any] = {
         "artifact": artifact,
         "data": data_name,
-        "command": eval_command_line(artifact, data, names, n, seed, split, option or []),
+        "command": eval_command_line(
+            artifact, data, names, n, seed, split, option or [], batch_size
+        ),
         "metrics": {},
     }
     for name in names:
         comp = get_component("metric", name)
         fields = config_mod.field_names(comp.config)
-        common = (("n", n), ("seed", seed), ("split", split))
+        common = (("n", n), ("seed", seed), ("split", split), ("batch_size", batch_size))
         values = {k: v for k, v in common if v is not None and k in fields}
         cfg = make_config(comp, {**values, **options.get(name, {})})
         metric = comp.factory(cfg)  # type: ignore[attr-defined]
-        wanted = metric_split(cfg)
+        with showing_progress(progress, label=name):
+            computed = metric.compute(g, reference.get(metric_split(cfg)))
         results["metrics"][name] = {
             "config": config_mod.to_json(cfg),
-            "reference": reference.describe(wanted),
-            "values": metric.compute(g, reference.get(wanted)),
+            "reference": compared_with(metric, cfg, reference),
+            "values": computed,
         }
     table = Table(title=f"{artifact} on {data_name}")
     for col in ("metric", "quantity", "value", "reference"):
         table.add_column(col)
     for name, res in results["metrics"].items():
-        ref = res["reference"]
-        where = f"{ref['dataset']} {ref['split'] or ''} ({ref['size']})".replace("  ", " ")
+        where = reference_text(res["reference"])
         for key, value in res["values"].items():
             table.add_row(name, key, f"{value:.4g}", where)
     Console().print(table)

@@ -43,14 +43,29 @@ def push_command(
         bool, typer.Option("--private", help="Create the repository as private.")
     ] = False,
     message: Annotated[str | None, typer.Option("--message", help="Commit message.")] = None,
+    license: Annotated[
+        str | None,
+        typer.Option(
+            "--license",
+            help="License of the model, a Hub license id such as mit or apache-2.0 "
+            "(default: none; the model card then has no license).",
+        ),
+    ] = None,
     endpoint: EndpointOpt = None,
 ) -> None:
     """Upload an artifact to the Hugging Face Hub and print the commit sha.
 
-    Uses huggingface_hub's token (HF_TOKEN, or `hf auth login`).
+    Uses huggingface_hub's token (HF_TOKEN, or `hf auth login`). The model card
+    states a license only when --license gives one.
     """
     sha = hub.push(
-        artifact, repo, revision=revision, private=private, message=message, endpoint=endpoint
+        artifact,
+        repo,
+        revision=revision,
+        private=private,
+        message=message,
+        endpoint=endpoint,
+        license=license,
     )
     typer.echo(sha)
 

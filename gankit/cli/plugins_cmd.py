@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ def plugins_command(
     """List plugins: name, version, source distribution, status and components."""
     infos = get_manager().plugins()
     if as_json:
-        typer.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        typer.echo(json.dumps([i.as_dict() for i in infos], indent=2, default=str))
         return
     table = Table(title="gankit plugins")
     for col in ("plugin", "version", "source", "status", "components"):
@@ -140,10 +141,7 @@ def _train_dict() -> dict[str, Any]:
 
 
 def _fields(config_cls: type) -> list[dict[str, Any]]:
-    return [
-        {"name": f.name, "type": f.type, "default": f.default, "help": f.help}
-        for f in config_mod.describe(config_cls)
-    ]
+    return [dataclasses.asdict(f) for f in config_mod.describe(config_cls)]
 
 
 @app.command("info")
@@ -190,14 +188,19 @@ def info_command(
         for extra in ("needs_labels", "acts_on", "default_steps", "default_metrics"):
             if extra in d:
                 console.print(f"  {extra}: {d[extra]}")
-        table = Table(title="config")
-        for col in ("field", "type", "default", "help"):
-            table.add_column(col)
-        for f in d["config"]:
-            table.add_row(f["name"], f["type"], repr(f["default"]), f["help"])
-        console.print(table)
+        _print_fields("config", d["config"])
         if "recipe" in d:
             console.print(f"  training recipe: {d['recipe']}")
+
+
+def _print_fields(title: str, fields: list[dict[str, Any]]) -> None:
+    """Print config fields as a table: field, type, default, help."""
+    table = Table(title=title)
+    for col in ("field", "type", "default", "help"):
+        table.add_column(col)
+    for f in fields:
+        table.add_row(f["name"], f["type"], repr(f["default"]), f["help"])
+    console.print(table)
 
 
 def _plugin_named(name: str) -> PluginInfo | None:
@@ -208,7 +211,7 @@ def _plugin_named(name: str) -> PluginInfo | None:
 def _print_plugin(info: PluginInfo, as_json: bool) -> None:
     """Print what ``gankit info PLUGIN`` shows: one plugin's record."""
     if as_json:
-        typer.echo(json.dumps([{"kind": "plugin", **info.as_dict()}], indent=2))
+        typer.echo(json.dumps([{"kind": "plugin", **info.as_dict()}], indent=2, default=str))
         return
     console.print(f"[bold]{info.name}[/] (plugin, {info.status})")
     console.print(f"  version: {info.version or 'unknown'}; distribution: {info.source or 'none'}")
@@ -223,3 +226,5 @@ def _print_plugin(info: PluginInfo, as_json: bool) -> None:
         console.print("  (no components and no event hooks)")
     for conflict in info.conflicts:
         console.print(f"  [yellow]name clash[/]: {conflict}")
+    if info.options is not None:
+        _print_fields(f"run options (plugins.{info.name}.KEY=VALUE)", _fields(info.options))

@@ -158,15 +158,11 @@ def _resumable(run_dir: Path, steps: int | None) -> RunSpec:
             f"{run_dir} --arch {spec.arch} --data {spec.data} ...` with its options (or changed "
             f"ones), which replaces the unstarted run"
         )
-    if steps is not None and steps < at:
+    if steps is not None and steps <= at:
         raise GankitError(
-            f"the run in {str(run_dir)!r} is at step {at} already; --steps {steps} would not "
-            f"train: give more than {at}"
-        )
-    if steps is not None and steps == at:
-        raise GankitError(
-            f"the run in {str(run_dir)!r} is at step {at} already, so --steps {steps} has "
-            f"nothing to train: give more than {at}"
+            f"the run in {str(run_dir)!r} is at step {at} already, so --steps {steps} would "
+            f"not train it further (--steps is the total, not the steps to add): give more "
+            f"than {at}"
         )
     if steps is None and at >= spec.train.steps:
         raise GankitError(
@@ -335,7 +331,6 @@ def sample_command(
     import torch
 
     import gankit
-    from gankit.export.resolve import source_text
 
     _check_output(out)
     _check_min("--n", n, 1)
@@ -349,7 +344,7 @@ def sample_command(
             "--per-class sets the number of samples (per class); leave out --n, or use --n "
             "without --per-class"
         )
-    g = gankit.load_generator(source_text(artifact))
+    g = gankit.load_generator(artifact)
     nrow = None
     if per_class is not None:
         if g.num_classes <= 0:
@@ -413,13 +408,12 @@ def interpolate_command(
     import torch
 
     import gankit
-    from gankit.export.resolve import source_text
 
     _check_output(out)
     _check_min("--steps", steps, 2, " (the two end points of each strip)")
     _check_min("--rows", rows, 1)
     _check_seed(seed)
-    g = gankit.load_generator(source_text(artifact))
+    g = gankit.load_generator(artifact)
     labels = None
     if label is not None:
         _check_classes("--label", [label], g)

@@ -63,6 +63,8 @@ class ParityReport:
     bounded: str = "max"
     #: max abs difference for all-zero latents (NaN where both outputs are NaN is equal)
     zero_latent_diff: float = 0.0
+    #: mean abs difference for all-zero latents (what ``tolerance`` bounds there for int8)
+    zero_latent_mean_diff: float = 0.0
 
     @property
     def worst(self) -> float:
@@ -138,7 +140,7 @@ def verify_onnx(
                 f"{diff:.3g}{' uint8 steps' if uint8 else ''} {where} (tolerance {tol:g}, "
                 f"{precision}). {_HINTS[precision]}"
             )
-    zero_diff = _check_zero_latent(
+    zero_max, zero_mean = _check_zero_latent(
         session,
         reference,
         name=name,
@@ -147,9 +149,10 @@ def verify_onnx(
         num_classes=num_classes,
         precision=precision,
         uint8=uint8,
-        tol=tol if bounded == "max" else None,
+        tol=tol,
+        bounded=bounded,
     )
-    report = ParityReport(diffs, tol, means, bounded, zero_diff)
+    report = ParityReport(diffs, tol, means, bounded, zero_max, zero_mean)
     log.info(
         "ONNX parity of %s: max abs difference %s, mean %s (%s bounded by %g)",
         name,
@@ -196,16 +199,23 @@ def _check_zero_latent(
     num_classes: int,
     precision: str,
     uint8: bool,
-    tol: float | None,
-) -> float:
+    tol: float,
+    bounded: str,
+) -> tuple[float, float]:
     """Compare both on all-zero latents, a degenerate input random ones never reach.
 
     A normalization of ``z`` (ProGAN's pixel norm) divides 0 by its epsilon there,
     and an exporter that drops a tiny epsilon turns the output into NaN; latent
     interpolation passes near 0. Non-finite values must sit in the same places in
-    both outputs; the rest must be within ``tol`` (None: finiteness only, for int8,
-    whose check is a statistical one over random latents). Returns the max abs
-    difference over the finite values.
+    both outputs; the rest are held to the tolerance the random latents are: ``tol``
+    bounds their max abs difference, or for int8 (``bounded="mean"``) their mean,
+    as it does at batch 1 for random latents. That is sound for int8: z = 0 is the
+    centre of the distribution it is calibrated on, so the activations lie inside
+    the calibrated ranges and the rounding error is that of any other latent (for
+    the built-in architectures and the zoo's DCGAN, a mean difference at z = 0 no
+    larger than for random ones), while a graph that lost what only z = 0 needs is
+    off by far more. Returns the max and the mean abs difference over the finite
+    values.
     """
     feeds: dict[str, np.ndarray] = {INPUT_Z: np.zeros((n, latent_dim), dtype=np.float32)}
     if num_classes > 0:
@@ -220,11 +230,12 @@ def _check_zero_latent(
             f"values {where} where PyTorch outputs {int(want_bad.sum())}. {_ZERO_HINT}"
         )
     ok = ~got_bad
-    diff = _differences(got[ok], want[ok])[0] if ok.any() else 0.0
-    if tol is not None and not diff <= tol:
+    max_diff, mean_diff = _differences(got[ok], want[ok]) if ok.any() else (0.0, 0.0)
+    diff = max_diff if bounded == "max" else mean_diff
+    if not diff <= tol:
         raise ExportError(
-            f"ONNX export of {name} does not match PyTorch: max abs difference {diff:.3g}"
+            f"ONNX export of {name} does not match PyTorch: {bounded} abs difference {diff:.3g}"
             f"{' uint8 steps' if uint8 else ''} {where} (tolerance {tol:g}, {precision}). "
             + (_ZERO_HINT if precision == "fp32" else f"{_ZERO_HINT} {_HINTS[precision]}")
         )
-    return diff
+    return max_diff, mean_diff

@@ -9,7 +9,8 @@ A checkpoint at step N is two files in ``RUN_DIR/checkpoints/``:
 Each is written to a temporary file, flushed to disk and renamed into place; the
 JSON goes last, so a checkpoint counts only once both are whole. Loading checks
 the sha256 and falls back to the previous checkpoint when the newest is damaged.
-Nothing is pickled.
+Nothing is pickled. Both files get the mode the umask gives any new file
+(``0o666 & ~umask``), like the rest of the run directory.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from gankit.artifacts import follow_umask
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +72,16 @@ def save(
     meta: dict[str, Any],
     keep: int = 3,
 ) -> Path:
-    """Write checkpoint ``step`` atomically and delete all but the newest ``keep``."""
+    """Write checkpoint ``step`` atomically and delete all but the newest ``keep``.
+
+    The files get the mode the umask gives any new file, ``0o666 & ~umask``.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"ckpt-{step:08d}"
     tensor_path = directory / f"{stem}.safetensors"
     tmp = directory / f"{stem}.safetensors.tmp"
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    follow_umask(tmp)  # safetensors writes 0o600
     with tmp.open("rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, tensor_path)

@@ -22,25 +22,37 @@ A config file::
 Overrides use the same sections with dots (``arch.latent_dim=64``,
 ``regularizers.r1.gamma=5``, ``metrics.fd.n=2000``); a key without a section is
 looked up in ``train``, ``arch`` and ``data`` and must belong to exactly one of them.
+
+The resolved run also records which plugin provides each component it names
+(``resolved``: ``NAME@PLUGIN``) and each such plugin's distribution and version
+(``plugin_versions``), so that ``--resume`` rebuilds it from the same plugins after
+another plugin starts to provide a component of the same name
+(see :func:`pin_components`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from gankit import config as config_mod
 from gankit.components import Architecture, Component
-from gankit.errors import AmbiguousComponentError, ConfigError
-from gankit.plugins import QUALIFIER
+from gankit.errors import AmbiguousComponentError, ConfigError, UnknownComponentError
+from gankit.plugins import QUALIFIER, PluginInfo, PluginManager, get_manager
 from gankit.registry import get_architecture, get_component, make_config
 from gankit.training.schedule import LR_DECAY_CLOCKS, LR_DECAYS
 
-SECTIONS = ("train", "arch", "data", "loss", "regularizers", "metrics")
-#: sections whose sub-sections are named components: ``regularizers.r1.gamma``
-NAMED_SECTIONS = ("regularizers", "metrics")
+log = logging.getLogger(__name__)
+
+SECTIONS = ("train", "arch", "data", "loss", "regularizers", "metrics", "plugins")
+#: sections whose sub-sections are named: ``regularizers.r1.gamma``, and
+#: ``plugins.PLUGIN.KEY`` for a plugin's own options (``gankit_plugin_options``)
+NAMED_SECTIONS = ("regularizers", "metrics", "plugins")
 BEST_MODES = ("min", "max")
+#: the kinds of component a run names, as keys of run.json's ``resolved``
+RUN_KINDS = ("architecture", "dataset", "loss", "regularizer", "metric")
 
 
 @dataclass
@@ -250,7 +262,16 @@ class TrainConfig:
 
 @dataclass
 class RunSpec:
-    """Everything needed to (re)build a run; stored as ``run.json`` in the run directory."""
+    """Everything needed to (re)build a run; stored as ``run.json`` in the run directory.
+
+    ``arch``, ``data`` and the names in ``train`` (``loss``, ``regularizers``,
+    ``metrics``) are the component names as the user gave them. ``resolved``
+    maps each kind (:data:`RUN_KINDS`) to ``{name as given: NAME@PLUGIN}``, the
+    component that name found, and ``plugin_versions`` maps each plugin providing
+    one of them to ``{"distribution": ..., "version": ...}``. Both are filled in by
+    :func:`pin_components`; a run recorded without them (an older run.json)
+    looks the names up as given.
+    """
 
     arch: str
     data: str
@@ -260,6 +281,24 @@ class RunSpec:
     loss_config: dict[str, Any] = field(default_factory=dict)
     regularizer_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     metric_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: options of plugins that declare them (``plugins.PLUGIN.KEY``), by plugin name
+    plugin_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resolved: dict[str, dict[str, str]] = field(default_factory=dict)
+    plugin_versions: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def named_components(self) -> list[tuple[str, str]]:
+        """``(kind, name as given)`` of every component the run uses."""
+        return [
+            ("architecture", self.arch),
+            ("dataset", self.data),
+            ("loss", self.train.loss),
+            *(("regularizer", name) for name in self.train.regularizers),
+            *(("metric", name) for name in self.train.metrics),
+        ]
+
+    def component_name(self, kind: str, name: str) -> str:
+        """The name to build component ``name`` by: its recorded ``NAME@PLUGIN``, else ``name``."""
+        return self.resolved.get(kind, {}).get(name, name)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (see :func:`spec_from_json`)."""
@@ -272,11 +311,18 @@ class RunSpec:
             "loss_config": self.loss_config,
             "regularizer_configs": self.regularizer_configs,
             "metric_configs": self.metric_configs,
+            "plugin_configs": self.plugin_configs,
+            "resolved": self.resolved,
+            "plugin_versions": self.plugin_versions,
         }
 
 
 def spec_from_json(raw: dict[str, Any]) -> RunSpec:
-    """Rebuild a :class:`RunSpec` from ``run.json``."""
+    """Rebuild a :class:`RunSpec` from ``run.json``.
+
+    A run.json written before runs recorded their plugins has no ``resolved``
+    or ``plugin_versions``; its components are then looked up by the names as given.
+    """
     return RunSpec(
         arch=raw["arch"],
         data=raw["data"],
@@ -286,6 +332,168 @@ def spec_from_json(raw: dict[str, Any]) -> RunSpec:
         loss_config=raw.get("loss_config", {}),
         regularizer_configs=raw.get("regularizer_configs", {}),
         metric_configs=raw.get("metric_configs", {}),
+        plugin_configs=raw.get("plugin_configs", {}),
+        resolved=_recorded_names(raw.get("resolved", {})),
+        plugin_versions=_recorded_plugins(raw.get("plugin_versions", {})),
+    )
+
+
+_DROP_HINT = "correct it, or delete the section from run.json to look the names up as given"
+
+
+def _recorded_names(raw: Any) -> dict[str, dict[str, str]]:
+    """Check run.json's ``resolved``: ``{kind: {name: NAME@PLUGIN}}``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"run.json 'resolved' must be an object, got {raw!r}; {_DROP_HINT}")
+    for kind, names in raw.items():
+        if kind not in RUN_KINDS:
+            raise ConfigError(
+                f"run.json 'resolved' has the unknown kind {kind!r} (expected "
+                f"{', '.join(RUN_KINDS)}); {_DROP_HINT}"
+            )
+        ok = isinstance(names, dict) and all(
+            isinstance(k, str) and isinstance(v, str) and QUALIFIER in v for k, v in names.items()
+        )
+        if not ok:
+            raise ConfigError(
+                f"run.json 'resolved' {kind!r} must map names to NAME{QUALIFIER}PLUGIN, "
+                f"got {names!r}; {_DROP_HINT}"
+            )
+    return {kind: dict(names) for kind, names in raw.items()}
+
+
+def _recorded_plugins(raw: Any) -> dict[str, dict[str, str]]:
+    """Check run.json's ``plugin_versions``: ``{plugin: {"distribution", "version"}}``."""
+    ok = isinstance(raw, dict) and all(
+        isinstance(info, dict) and all(isinstance(v, str) for v in info.values())
+        for info in raw.values()
+    )
+    if not ok:
+        raise ConfigError(
+            f"run.json 'plugin_versions' must map plugin names to "
+            f'{{"distribution": ..., "version": ...}}, got {raw!r}; {_DROP_HINT}'
+        )
+    return {name: dict(info) for name, info in raw.items()}
+
+
+def pin_components(spec: RunSpec, *, warn: bool = True) -> RunSpec:
+    """``spec`` with the plugin behind each of its components recorded, and checked.
+
+    Every component the run names is looked up by its recorded ``NAME@PLUGIN``
+    (so a plugin installed later that provides the same name does not make it
+    ambiguous), or by the name as given when none is recorded (an older
+    run.json, or a new run). The copy returned records what was found in
+    ``resolved`` and the current distribution and version of each of their
+    plugins in ``plugin_versions``, and of every loaded plugin with event hooks
+    (those act on every run).
+
+    Raises:
+        UnknownComponentError: a recorded plugin is not installed, is disabled,
+            failed to load or no longer provides the component; the message
+            names the component, the plugin and the fix.
+        AmbiguousComponentError: a name recorded without its plugin is now
+            provided by several plugins.
+
+    With ``warn``, a plugin whose version differs from the recorded one is
+    logged as a warning naming both versions (the run goes on).
+    """
+    manager = get_manager()
+    infos = {info.name: info for info in manager.plugins()}
+    resolved: dict[str, dict[str, str]] = {kind: {} for kind in RUN_KINDS}
+    plugins: dict[str, dict[str, str]] = {}
+    for kind, name in spec.named_components():
+        comp = _recorded_component(spec, kind, name, manager, infos)
+        resolved[kind][name] = f"{comp.name}{QUALIFIER}{comp.plugin}"
+        info = infos.get(comp.plugin)
+        plugins[comp.plugin] = {
+            "distribution": info.source if info else "",
+            "version": info.version if info else "",
+        }
+    for info in manager.plugins():
+        # plugins with event hooks act on every run, whatever its components
+        if info.status == "loaded" and info.hooks and info.name not in plugins:
+            plugins[info.name] = {"distribution": info.source, "version": info.version}
+    for plugin, now in sorted(plugins.items()):
+        before = spec.plugin_versions.get(plugin, {}).get("version")
+        if warn and before is not None and before != now["version"]:
+            log.warning(
+                "plugin %r changed version since the run last trained: %s in run.json, %s "
+                "now; the run goes on with %s, so it may not continue exactly as it would "
+                "have%s",
+                plugin,
+                _version_text(before),
+                _version_text(now["version"]),
+                _version_text(now["version"]),
+                f" (install {before} again for that)" if before else "",
+            )
+    return dataclasses.replace(
+        spec, resolved=resolved, plugin_versions=dict(sorted(plugins.items()))
+    )
+
+
+def _version_text(version: str) -> str:
+    return version or "(unknown)"
+
+
+def _recorded_component(
+    spec: RunSpec, kind: str, name: str, manager: PluginManager, infos: dict[str, PluginInfo]
+) -> Component:
+    """The component a run names: by its recorded ``NAME@PLUGIN``, else as given."""
+    recorded = spec.resolved.get(kind, {}).get(name)
+    if recorded is None:
+        try:
+            return manager.get(kind, name)
+        except AmbiguousComponentError as exc:
+            raise AmbiguousComponentError(
+                f"the run names {kind} {name!r} with no plugin recorded (its run.json is "
+                f"older than gankit's plugin records), and {exc}; write the one that "
+                f"trained the run in place of {name!r} in run.json"
+            ) from None
+    try:
+        return manager.get(kind, recorded)
+    except UnknownComponentError:
+        base, _, plugin = recorded.partition(QUALIFIER)
+        raise UnknownComponentError(
+            _missing_plugin(kind, name, base, plugin, spec.plugin_versions.get(plugin, {}), infos)
+        ) from None
+
+
+def _missing_plugin(
+    kind: str,
+    name: str,
+    base: str,
+    plugin: str,
+    recorded: dict[str, str],
+    infos: dict[str, PluginInfo],
+) -> str:
+    """Why the plugin a run recorded for a component cannot provide it now, and the fix."""
+    version, dist = recorded.get("version", ""), recorded.get("distribution", "")
+    trained = f"the run was trained with {kind} {name!r} from plugin {plugin!r}"
+    if version:
+        trained += f" (version {version})"
+    if dist:
+        install = f"pip install '{dist}=={version}'" if version else f"pip install {dist}"
+    else:
+        install = f"install the package that provides plugin {plugin!r}"
+    info = infos.get(plugin)
+    if info is None:
+        return (
+            f"{trained}, which is not installed: {install} to resume the run "
+            f"(`gankit plugins` lists the installed plugins)"
+        )
+    if info.status == "disabled":
+        return (
+            f"{trained}, but that plugin is disabled: drop it from --disable-plugin / "
+            f"GANKIT_DISABLE_PLUGINS to resume the run"
+        )
+    if info.status == "failed":
+        return (
+            f"{trained}, but that plugin failed to load ({info.error}): fix or reinstall it "
+            f"({install}) to resume the run; `gankit plugins` shows every plugin's status"
+        )
+    return (
+        f"{trained}, but plugin {plugin!r} (now version {_version_text(info.version)}) no "
+        f"longer provides {kind} {base!r}: {install} to resume the run"
     )
 
 
@@ -305,9 +513,11 @@ def _split_overrides(
             if head in NAMED_SECTIONS:
                 name, dot2, sub = rest.partition(".")
                 if not dot2:
-                    example = {"regularizers": "regularizers.r1.gamma=5"}.get(
-                        head, "metrics.fd.n=2000"
-                    )
+                    example = {
+                        "regularizers": "regularizers.r1.gamma=5",
+                        "metrics": "metrics.fd.n=2000",
+                        "plugins": "plugins.my-plugin.every=10",
+                    }[head]
                     raise ConfigError(
                         f"override {key!r}: use {head}.NAME.KEY=VALUE (e.g. {example})"
                     )
@@ -416,7 +626,7 @@ def resolve(
         make_config(comp, values)
         reg_values[name] = values
 
-    return RunSpec(
+    spec = RunSpec(
         arch=arch_name,
         data=data_name,
         train=train,
@@ -425,7 +635,59 @@ def resolve(
         loss_config=_jsonable(loss_values),
         regularizer_configs={k: _jsonable(v) for k, v in reg_values.items()},
         metric_configs={k: _jsonable(v) for k, v in metric_values.items()},
+        plugin_configs=_plugin_configs(file_values.get("plugins", {}), split["plugins"]),
     )
+    return pin_components(spec)
+
+
+def _plugin_configs(
+    file_plugins: dict[str, Any], split_plugins: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The ``[plugins.PLUGIN]`` options, checked against each plugin's options dataclass."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(file_plugins) | set(split_plugins)):
+        file_part = file_plugins.get(name, {})
+        if not isinstance(file_part, dict):
+            raise ConfigError(
+                f"[plugins] {name} = {file_part!r} in the config file: give plugin options "
+                f"as a table, [plugins.{name}] with KEY = VALUE lines"
+            )
+        values = {**file_part, **split_plugins.get(name, {})}
+        config_mod.build(plugin_options_class(name), values, where=f"[plugins.{name}]")
+        out[name] = _jsonable(values)
+    return out
+
+
+def plugin_options_class(name: str) -> type:
+    """The options dataclass plugin ``name`` declares with ``gankit_plugin_options``.
+
+    Raises:
+        ConfigError: naming the plugin, when it is not loaded or takes no options.
+    """
+    manager = get_manager()
+    infos = {info.name: info for info in manager.plugins()}
+    info = infos.get(name)
+    if info is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, sorted(infos), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"options given for plugin {name!r}, which is not installed{hint} "
+            f"(`gankit plugins` lists the plugins by name)"
+        )
+    if info.status != "loaded":
+        raise ConfigError(
+            f"options given for plugin {name!r}, which is {info.status} (`gankit plugins` says why)"
+        )
+    if info.options is None:
+        with_options = sorted(i.name for i in infos.values() if i.options is not None)
+        which = ", ".join(with_options) if with_options else "none installed"
+        raise ConfigError(
+            f"options given for plugin {name!r}, which takes no options (plugins with "
+            f"options: {which}; `gankit info PLUGIN` shows them)"
+        )
+    return info.options
 
 
 def _train_component(

@@ -43,7 +43,7 @@ from gankit.artifacts import save_artifact
 from gankit.components import Architecture, Component
 from gankit.data import TensorData
 from gankit.errors import ConfigError, GankitError, PluginContractError
-from gankit.evaluation import ReferenceData, metric_split
+from gankit.evaluation import ReferenceData, compared_with, metric_split
 from gankit.images import save_samples_image
 from gankit.modelcard import model_card
 from gankit.plugins import PluginManager, get_manager
@@ -60,7 +60,12 @@ from gankit.sampling import GeneratorSampler
 from gankit.training import checkpoint as ckpt
 from gankit.training import distributed, schedule
 from gankit.training.best import BestTracker
-from gankit.training.config import RunSpec, spec_from_json
+from gankit.training.config import (
+    RunSpec,
+    pin_components,
+    plugin_options_class,
+    spec_from_json,
+)
 from gankit.training.ema import EMA, refresh_batchnorm
 from gankit.training.sampler import EpochSampler
 
@@ -175,11 +180,14 @@ class Trainer:
     def __init__(
         self, spec: RunSpec, out_dir: str | Path, manager: PluginManager | None = None
     ) -> None:
-        self.spec = spec
+        self.dist = distributed.from_env()
+        # components are built by the NAME@PLUGIN the run recorded (a resumed run is
+        # not broken by a plugin installed since that provides the same name), and
+        # run.json is written from this spec: it records each plugin and its version
+        self.spec = spec = pin_components(spec, warn=self.dist.is_main)
         self.cfg = spec.train
         self.out_dir = Path(out_dir)
         self.manager = manager or get_manager()
-        self.dist = distributed.from_env()
         self.device = distributed.device_for(self.dist, self.cfg.device)
         self._owns_group = distributed.init(self.dist, self.device, self.cfg.dist_timeout)
         self.step = 0
@@ -192,20 +200,24 @@ class Trainer:
         self.batch_size = spec.train.batch_size
         self._seed_everything(self.cfg.seed)
 
-        self.arch: Architecture = get_architecture(spec.arch)
-        self.data: TensorData = create_dataset(spec.data, **spec.data_config)
+        self.arch: Architecture = get_architecture(spec.component_name("architecture", spec.arch))
+        data_name = spec.component_name("dataset", spec.data)
+        self.data: TensorData = create_dataset(data_name, **spec.data_config)
         self.arch_config = self._build_arch_config()
         self.conditional = self.arch_config.num_classes > 0
 
         assert self.arch.generator is not None and self.arch.discriminator is not None
         self.G: nn.Module = self.arch.generator(self.arch_config).to(self.device)
         self.D: nn.Module = self.arch.discriminator(self.arch_config).to(self.device)
-        self.loss = create_loss(self.cfg.loss, **spec.loss_config)
+        loss_name = spec.component_name("loss", self.cfg.loss)
+        self.loss = create_loss(loss_name, **spec.loss_config)
         #: the loss's component record (its name and plugin, for error messages)
-        self.loss_component: Component = get_component("loss", self.cfg.loss)
+        self.loss_component: Component = get_component("loss", loss_name)
         self.regularizers: list[Regularizer] = []
         for name in self.cfg.regularizers:
-            reg = create_regularizer(name, **spec.regularizer_configs.get(name, {}))
+            reg = create_regularizer(
+                spec.component_name("regularizer", name), **spec.regularizer_configs.get(name, {})
+            )
             reg.setup(self.G, self.D)
             self.regularizers.append(reg)
         # the D step's regularizers get D without torch.compile (_D_eager): compiled
@@ -238,8 +250,13 @@ class Trainer:
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         #: (name, config, metric) of each configured metric
         self.metrics = self._build_metrics()
+        #: each plugin's run options, by plugin name (see :meth:`plugin_options`); the
+        #: ones the run sets are checked now, so a resume after a plugin changed fails early
+        self._plugin_options: dict[str, Any] = {}
+        for plugin in spec.plugin_configs:
+            self.plugin_options(plugin)
         #: the data each metric compares with (its ``split``, built on first use)
-        self.reference = ReferenceData(spec.data, dict(spec.data_config), base=self.data)
+        self.reference = ReferenceData(data_name, dict(spec.data_config), base=self.data)
         self.best = (
             BestTracker(self.out_dir, self.cfg.best_metric, self.cfg.best_mode)
             if self.cfg.best_metric
@@ -299,10 +316,27 @@ class Trainer:
             cfg = self.arch.adapt(cfg, self.data.data_shape, self.data.num_classes)
         return cfg
 
+    def plugin_options(self, plugin: str) -> Any:
+        """The run's options for ``plugin``: an instance of its ``gankit_plugin_options`` dataclass.
+
+        Built from ``plugins.PLUGIN.KEY=VALUE`` (or the ``[plugins.PLUGIN]`` table)
+        over the dataclass's defaults; the same object on every call.
+
+        Raises:
+            ConfigError: naming the plugin, when it is not loaded or declares no options.
+        """
+        if plugin not in self._plugin_options:
+            self._plugin_options[plugin] = config_mod.build(
+                plugin_options_class(plugin),
+                self.spec.plugin_configs.get(plugin, {}),
+                where=f"[plugins.{plugin}]",
+            )
+        return self._plugin_options[plugin]
+
     def _build_metrics(self) -> list[tuple[str, Any, Any]]:
         out = []
         for name in self.cfg.metrics:
-            comp = get_component("metric", name)
+            comp = get_component("metric", self.spec.component_name("metric", name))
             cfg = make_config(comp, self.spec.metric_configs.get(name, {}))
             out.append((name, cfg, comp.factory(cfg)))  # type: ignore[attr-defined]
         return out
@@ -705,13 +739,14 @@ class Trainer:
 
     def metric_provenance(self) -> dict[str, dict[str, Any]]:
         """For each metric: its options and the reference data, as the artifact records them."""
-        return {
-            name: {
-                "config": config_mod.to_json(cfg),
-                "reference": self.reference.describe(metric_split(cfg)),
-            }
-            for name, cfg, _ in self.metrics
-        }
+        out = {}
+        for name, cfg, metric in self.metrics:
+            # None for a metric that compares with no data (coverage, cond-acc, is)
+            ref = compared_with(metric, cfg, self.reference)
+            if ref is not None:  # the dataset as the run names it (looked up as NAME@PLUGIN)
+                ref = {**ref, "dataset": self.spec.data}
+            out[name] = {"config": config_mod.to_json(cfg), "reference": ref}
+        return out
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Everything needed to continue exactly: tensors and JSON scalars."""
@@ -793,13 +828,15 @@ class Trainer:
             name = key.split("/")[0]
             cfg, ref = how[name]["config"], how[name]["reference"]
             options = ", ".join(f"{k}={v}" for k, v in cfg.items() if v not in ("", None))
-            split = f" {ref['split']}" if ref["split"] else ""
             records[key] = {
                 "value": value,
                 "step": self.step,
                 "measured_by": f"gankit trainer, metric {name} ({options})",
-                "reference": f"{ref['dataset']}{split}, {ref['size']} samples",
             }
+            if ref is not None:
+                words = (ref["dataset"], ref.get("split"), ref.get("what"))
+                where = " ".join(str(w) for w in words if w)
+                records[key]["reference"] = f"{where}, {ref['size']} samples"
         return records
 
     def write_artifact(

@@ -3,13 +3,14 @@
 ``ROOT/CLASS/.../*.png`` gives labelled data (class names sorted -> labels
 0..K-1); image files directly in ``ROOT`` with no class sub-folders give
 unlabelled data. Each image is resized so its short side is ``size`` and
-center-cropped to ``size`` x ``size``. Files that cannot be decoded are skipped
-with one warning that counts them.
+center-cropped to ``size`` x ``size``. Files that cannot be decoded are left
+out, with one logged warning that counts them and names the first few (the
+rest are logged at debug level).
 """
 
 from __future__ import annotations
 
-import warnings
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +28,15 @@ from gankit_datasets.common import (
     to_unit_range,
 )
 
+log = logging.getLogger(__name__)
+
 NAME = "image-folder"
 #: file suffixes (lower case) treated as images
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 #: what Pillow raises for a file it cannot decode
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+#: unreadable files named in the warning (all of them are logged at debug level)
+NAMED_SKIPPED = 3
 
 
 @dataclass
@@ -81,10 +86,13 @@ def scan_folder(root: Path) -> tuple[list[Path], list[int] | None, list[str] | N
     if not classes:
         return loose, None, None
     if loose:
-        warnings.warn(
-            f"{NAME}: ignoring {len(loose)} image(s) directly in {str(root)!r} (e.g. "
-            f"{loose[0].name!r}) because it has class sub-folders",
-            stacklevel=3,
+        log.warning(
+            "%s: ignoring %d image(s) directly in %r (e.g. %r) because it has class "
+            "sub-folders; move them into a class sub-folder to train on them",
+            NAME,
+            len(loose),
+            str(root),
+            loose[0].name,
         )
     files = [f for _, class_files in classes for f in class_files]
     labels = [k for k, (_, class_files) in enumerate(classes) for _ in class_files]
@@ -115,6 +123,32 @@ def load_image(path: Path, channels: int, size: int) -> np.ndarray:
             image = image.convert("RGBA")  # avoids Pillow's palette-transparency warning
         pixels = np.asarray(resize_and_crop(image.convert(mode), size))
     return pixels.reshape(size, size, channels)
+
+
+def _report_skipped(
+    root: Path, skipped: list[tuple[Path, BaseException]], *, any_kept: bool
+) -> None:
+    """Log the files Pillow could not decode (they are left out of the dataset).
+
+    One warning names the first :data:`NAMED_SKIPPED` with Pillow's error and
+    says how to fix them; each is also logged at debug level. Raises
+    :class:`DataNotFoundError` instead when no image at all was readable.
+    """
+    for path, error in skipped:
+        log.debug("%s: cannot decode %r (%s: %s)", NAME, str(path), type(error).__name__, error)
+    named = "; ".join(f"{str(p)!r} ({type(e).__name__}: {e})" for p, e in skipped[:NAMED_SKIPPED])
+    more = len(skipped) - NAMED_SKIPPED
+    if more > 0:
+        named += f"; and {more} more (all logged at debug level: gankit -vv)"
+    summary = f"{len(skipped)} file(s) under {str(root)!r} that Pillow cannot decode: {named}"
+    if not any_kept:
+        raise DataNotFoundError(f"{NAME}: no readable image in {str(root)!r}; {summary}")
+    log.warning(
+        "%s: skipped %s; they are left out of the dataset (re-save them as PNG or JPEG, "
+        "or delete them)",
+        NAME,
+        summary,
+    )
 
 
 def make_image_folder(config: ImageFolderConfig) -> TensorData:
@@ -150,14 +184,7 @@ def make_image_folder(config: ImageFolderConfig) -> TensorData:
         if labels is not None:
             kept_labels.append(labels[i])
     if skipped:
-        bad_path, error = skipped[0]
-        message = (
-            f"{NAME}: skipped {len(skipped)} unreadable file(s) under {str(root)!r}, "
-            f"e.g. {str(bad_path)!r} ({type(error).__name__}: {error})"
-        )
-        if not pixels:
-            raise DataNotFoundError(f"{NAME}: no readable image in {str(root)!r}; {message}")
-        warnings.warn(message, stacklevel=2)
+        _report_skipped(root, skipped, any_kept=bool(pixels))
     samples = to_unit_range(np.stack(pixels).transpose(0, 3, 1, 2), 255.0)
     return TensorData(
         samples=samples,

@@ -29,6 +29,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.sampling import progress_bar
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 #: datasets the plugin ships classifier weights for
@@ -195,14 +196,19 @@ def to_classifier_input(images: torch.Tensor, info: ClassifierInfo) -> torch.Ten
 
 @torch.no_grad()
 def classify(
-    loaded: LoadedClassifier, images: torch.Tensor, batch_size: int = 500
+    loaded: LoadedClassifier, images: torch.Tensor, batch_size: int = 500, desc: str = "features"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features ``[N, 128]`` (float64) and predicted classes ``[N]`` of images in [-1, 1]."""
+    """Features ``[N, 128]`` (float64) and predicted classes ``[N]`` of images in [-1, 1].
+
+    Inside a :func:`gankit.sampling.progress` block a bar titled ``desc`` counts the images.
+    """
     feats, preds = [], []
-    for chunk in images.split(batch_size):
-        f = loaded.model.features(to_classifier_input(chunk.cpu(), loaded.info))
-        feats.append(f.double())
-        preds.append(loaded.model.head(f).argmax(1))
+    with progress_bar(len(images), desc, unit="img") as bar:
+        for chunk in images.split(batch_size):
+            f = loaded.model.features(to_classifier_input(chunk.cpu(), loaded.info))
+            feats.append(f.double())
+            preds.append(loaded.model.head(f).argmax(1))
+            bar.update(len(chunk))
     return torch.cat(feats), torch.cat(preds)
 
 

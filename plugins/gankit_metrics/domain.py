@@ -113,7 +113,7 @@ class FrechetDistance(_DomainMetric):
         if len(data) < 2:
             raise GankitError(f"metric fd needs at least 2 reference images, got {len(data)}")
         ref = self._reference.get(
-            data, clf.path, lambda x: classify(clf, x, self.cfg.batch_size)[0]
+            data, clf.path, lambda x: classify(clf, x, self.cfg.batch_size, "reference features")[0]
         )
         feats, _ = self.predict(clf, generator)
         return {
@@ -138,6 +138,10 @@ class Coverage(_DomainMetric):
 
     name = "coverage"
 
+    def compared_with(self, data: TensorData) -> None:
+        """None: the class histogram is measured against a uniform share, not against data."""
+        return None
+
     def compute(self, generator: GeneratorSampler, data: TensorData) -> dict[str, float]:
         """Classes covered by ``n`` samples and the histogram (``share_K``) over classes."""
         clf = self.classifier(data)
@@ -152,6 +156,10 @@ class ConditionalAccuracy(_DomainMetric):
     """The ``cond-acc`` metric."""
 
     name = "cond-acc"
+
+    def compared_with(self, data: TensorData) -> None:
+        """None: the predicted classes are compared with the requested labels, not with data."""
+        return None
 
     def compute(self, generator: GeneratorSampler, data: TensorData) -> dict[str, float]:
         """Share of samples classified as their requested label, overall and for the worst class."""

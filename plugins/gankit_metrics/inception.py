@@ -39,7 +39,7 @@ from torch import nn
 
 from gankit.data import TensorData
 from gankit.errors import ConfigError, GankitError
-from gankit.sampling import GeneratorSampler, module_device
+from gankit.sampling import GeneratorSampler, module_device, progress_bar
 from gankit_metrics.common import (
     SPLIT_HELP,
     ReferenceFeatures,
@@ -279,10 +279,19 @@ class _InceptionMetric:
             self._extractor = load_extractor(find_weights(self.cfg.weights, self.name))
         return self._extractor
 
-    def extract(self, images: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
-        """Features and logits of images in [-1, 1], ``batch_size`` at a time."""
+    def extract(
+        self, images: torch.Tensor, device: torch.device, desc: str = "features"
+    ) -> dict[str, torch.Tensor]:
+        """Features and logits of images in [-1, 1], ``batch_size`` at a time.
+
+        Inside a :func:`gankit.sampling.progress` block a bar titled ``desc`` counts the images.
+        """
         extractor = self.extractor()
-        parts = [extractor(chunk, device=device) for chunk in images.split(self.cfg.batch_size)]
+        parts = []
+        with progress_bar(len(images), desc, unit="img") as bar:
+            for chunk in images.split(self.cfg.batch_size):
+                parts.append(extractor(chunk, device=device))
+                bar.update(len(chunk))
         return {key: torch.cat([p[key] for p in parts]).double() for key in parts[0]}
 
     def generated(self, generator: GeneratorSampler) -> dict[str, torch.Tensor]:
@@ -294,7 +303,9 @@ class _InceptionMetric:
         """Features of all of ``data`` (cached for the same data)."""
         check_images(self.name, data)
         key = getattr(self.extractor(), "weights", id(self.extractor()))
-        return self._reference.get(data, key, lambda x: self.extract(x, device))
+        return self._reference.get(
+            data, key, lambda x: self.extract(x, device, desc="reference features")
+        )
 
 
 class FID(_InceptionMetric):
@@ -342,6 +353,10 @@ class InceptionScore(_InceptionMetric):
     """The ``is`` metric."""
 
     name = "is"
+
+    def compared_with(self, data: TensorData) -> None:
+        """None: the Inception Score scores the samples alone."""
+        return None
 
     def compute(self, generator: GeneratorSampler, data: TensorData) -> dict[str, float]:
         """Inception Score of ``n`` samples (mean and std over ``splits``); ``data`` is unused."""

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from gankit.data import TensorData
 from gankit.errors import GankitError
 from gankit.sampling import GeneratorSampler
+from gankit_metrics.samples import draw_samples
 
 
 @dataclass
@@ -67,6 +69,13 @@ class MixtureModes:
     def __init__(self, cfg: MixtureModesConfig) -> None:
         self.cfg = cfg
 
+    def compared_with(self, data: TensorData) -> dict[str, Any] | None:
+        """The dataset's mode centres (not its samples), as ``gankit eval`` reports them."""
+        if data.mode_centers is None:
+            return None
+        size = len(data.mode_centers)
+        return {"dataset": data.name, "split": None, "size": size, "what": "mode centres"}
+
     def compute(self, generator: GeneratorSampler, data: TensorData) -> dict[str, float]:
         """Sample the generator and score it against the data's mode centres."""
         if data.mode_centers is None or data.mode_std is None:
@@ -74,7 +83,7 @@ class MixtureModes:
                 f"metric mixture-modes needs a Gaussian-mixture dataset (ring8, grid25); "
                 f"{data.name or 'this dataset'!r} has no mode centres"
             )
-        samples = generator.sample(self.cfg.n, seed=self.cfg.seed).float().cpu()
+        samples = draw_samples(generator, self.cfg.n, self.cfg.seed)
         return mixture_stats(
             samples, data.mode_centers, data.mode_std, self.cfg.threshold_std, self.cfg.min_per_mode
         )

@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from gankit.sampling import GeneratorSampler, module_device
+from gankit.sampling import DEFAULT_BATCH_SIZE, GeneratorSampler
 
 
-@torch.no_grad()
 def draw_samples(
     generator: GeneratorSampler,
     n: int,
     seed: int,
     labels: torch.Tensor | None = None,
-    batch_size: int = 500,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
-    """``n`` samples (on the CPU) from latents drawn with ``seed``, run ``batch_size`` at a time.
+    """``n`` samples (float32, on the CPU) from latents drawn with ``seed``, in batches.
 
-    The latents and labels are the ones ``generator.sample(n, seed, labels)``
-    uses (:meth:`GeneratorSampler.inputs`), so the result does not depend on
-    ``batch_size``.
+    This is :meth:`GeneratorSampler.sample_batches`: the latents and labels are
+    the ones ``generator.sample(n, seed, labels)`` uses, so the result does not
+    depend on ``batch_size``; each batch is moved to the CPU as it is made, so
+    the device holds one batch at a time. Inside a :func:`gankit.sampling.progress`
+    block a bar counts the samples.
     """
-    if n <= 0:
-        raise ValueError(f"n must be a positive number of samples, got {n}")
-    z, lab = generator.inputs(n, seed, labels)
-    device = module_device(generator)
-    module: Any = generator.generator
-    was_training = module.training
-    module.eval()
-    try:
-        out = []
-        for i in range(0, n, batch_size):
-            y = None if lab is None else lab[i : i + batch_size].to(device)
-            out.append(generator(z[i : i + batch_size].to(device), y).float().cpu())
-        return torch.cat(out)
-    finally:
-        module.train(was_training)
+    batches = generator.sample_batches(n, seed, labels, batch_size=batch_size)
+    return torch.cat([batch.float().cpu() for batch in batches])

@@ -5,11 +5,18 @@
 metrics, ProGAN's alpha and resolution) and every sample grid. It needs the
 ``tensorboard`` package; with the option on and the package missing, training
 stops before the first step with a message that says what to install. Only the
-main process writes.
+main process writes. A run that starts at step 0 (new, or started over after it
+stopped before its first checkpoint) first deletes the event files an earlier
+start left in ``RUN_DIR/tensorboard``; a resumed run keeps and extends them.
+
+Its own run option (``gankit info gankit-tensorboard``):
+``plugins.gankit-tensorboard.flush_secs=N`` writes the event file every N seconds
+(TensorBoard shows new points only after a write; default 120).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -17,6 +24,30 @@ from gankit import hookimpl
 
 if TYPE_CHECKING:  # imported when a run asks for TensorBoard, not with every command
     from gankit_tensorboard.logger import TensorBoardLogger
+
+#: the plugin's name, under which its options are set: plugins.gankit-tensorboard.KEY
+PLUGIN = "gankit-tensorboard"
+
+
+@dataclass
+class TensorBoardOptions:
+    """Run options of the TensorBoard plugin."""
+
+    flush_secs: int = field(
+        default=120,
+        metadata={"help": "seconds between writes of the event file (new points show after one)"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.flush_secs < 1:
+            raise ValueError(f"flush_secs must be at least 1 second, got {self.flush_secs}")
+
+
+@hookimpl
+def gankit_plugin_options() -> type:
+    """The plugin's run options (``plugins.gankit-tensorboard.KEY=VALUE``)."""
+    return TensorBoardOptions
+
 
 #: the logger of each running trainer that asked for TensorBoard
 _LOGGERS: WeakKeyDictionary[Any, TensorBoardLogger] = WeakKeyDictionary()
@@ -34,8 +65,11 @@ def gankit_on_train_start(trainer: Any) -> None:
     from gankit_tensorboard.logger import TensorBoardLogger, summary_writer_class
 
     writer_class = summary_writer_class()
+    options: TensorBoardOptions = trainer.plugin_options(PLUGIN)
     if trainer.dist.is_main:
-        _LOGGERS[trainer] = TensorBoardLogger(trainer.out_dir, writer_class, trainer.step)
+        _LOGGERS[trainer] = TensorBoardLogger(
+            trainer.out_dir, writer_class, trainer.step, flush_secs=options.flush_secs
+        )
 
 
 @hookimpl

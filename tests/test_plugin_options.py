@@ -1,0 +1,212 @@
+"""A plugin's own run options: ``gankit_plugin_options`` and ``plugins.PLUGIN.KEY=VALUE``.
+
+A plugin that handles training events (no components) declares a dataclass of
+options; users set them on the command line or in a ``[plugins.PLUGIN]`` TOML
+table; they are checked before training, recorded in run.json, kept on resume,
+and read by the plugin's hooks with ``trainer.plugin_options(PLUGIN)``. Runs are
+tiny DCGANs on 16x16 digits, trained through the in-process CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gankit import hookimpl
+from gankit.plugins import PluginManager, get_manager, set_manager
+
+from cli_in_process import cli
+
+TINY = [
+    "data.size=16",
+    "arch.g_width=8",
+    "arch.d_width=8",
+    "arch.latent_dim=16",
+    "batch_size=16",
+    "progress=false",
+    "ema_bn_batches=2",
+    "grid_size=16",
+]
+PLUGIN = "step-marker"
+
+
+@dataclass
+class MarkerOptions:
+    """Options of the test plugin: log a marker every ``every`` steps."""
+
+    every: int = field(default=1, metadata={"help": "steps between markers"})
+    label: str = "mark"
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"every must be at least 1, got {self.every}")
+
+
+class StepMarker:
+    """Logs ``LABEL`` = 1.0 on every ``every``-th step, as its options say."""
+
+    @hookimpl
+    def gankit_plugin_options(self) -> type:
+        return MarkerOptions
+
+    @hookimpl
+    def gankit_on_step_end(self, trainer: Any, step: int, logs: dict[str, float]) -> None:
+        options: MarkerOptions = trainer.plugin_options(PLUGIN)
+        if step % options.every == 0:
+            logs[options.label] = 1.0
+
+
+class NoOptions:
+    @hookimpl
+    def gankit_on_train_start(self, trainer: Any) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def manager_with_plugins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """The built-in plugins plus the two test plugins, for each test."""
+    monkeypatch.chdir(tmp_path)
+    manager = PluginManager()
+    manager.register_plugin(StepMarker(), name=PLUGIN, version="1.0")
+    manager.register_plugin(NoOptions(), name="no-options")
+    set_manager(manager)
+    yield
+    set_manager(None)
+
+
+def records(run: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_options_reach_the_hooks_are_recorded_and_kept_on_resume(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--steps",
+        "4",
+        "--out",
+        str(run),
+        *TINY,
+        "log_every=1",
+        f"plugins.{PLUGIN}.every=2",
+    )
+    assert code == 0, err
+    # steps are 0-based in the hook; the record of step s is written as step s + 1
+    assert [r["step"] for r in records(run) if "mark" in r] == [1, 3]
+    assert json.loads((run / "run.json").read_text())["plugin_configs"] == {PLUGIN: {"every": 2}}
+
+    code, _, err = cli(capsys, "train", "--resume", str(run), "--steps", "6")
+    assert code == 0, err
+    assert [r["step"] for r in records(run) if "mark" in r] == [1, 3, 5]
+
+
+def test_options_from_a_toml_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text(f'[plugins.{PLUGIN}]\nevery = 3\nlabel = "tick"\n')
+    run = tmp_path / "run"
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--steps",
+        "3",
+        "--out",
+        str(run),
+        "--config",
+        str(config),
+        *TINY,
+        "log_every=1",
+        f"plugins.{PLUGIN}.every=2",  # the command line wins over the file
+    )
+    assert code == 0, err
+    assert [r["step"] for r in records(run) if "tick" in r] == [1, 3]
+    assert json.loads((run / "run.json").read_text())["plugin_configs"] == {
+        PLUGIN: {"every": 2, "label": "tick"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "plugins.step-markr.every=2",
+            "options given for plugin 'step-markr', which is not installed; did you mean "
+            "'step-marker'?",
+        ),
+        (
+            "plugins.no-options.every=2",
+            "options given for plugin 'no-options', which takes no options (plugins with "
+            "options: gankit-tensorboard, step-marker",
+        ),
+        ("plugins.step-marker.evry=2", "'evry'"),
+        ("plugins.step-marker.every=0", "every must be at least 1, got 0"),
+        ("plugins.step-marker=2", "use plugins.NAME.KEY=VALUE (e.g. plugins.my-plugin.every=10)"),
+    ],
+)
+def test_bad_options_are_refused_before_training(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, override: str, message: str
+) -> None:
+    run = tmp_path / "run"
+    code, _, err = cli(capsys, "train", "--steps", "2", "--out", str(run), *TINY, override)
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert not (run / "run.json").exists()
+
+
+def test_a_plugin_whose_options_are_not_a_dataclass_fails_to_load() -> None:
+    class Broken:
+        @hookimpl
+        def gankit_plugin_options(self) -> Any:
+            return {"every": 1}
+
+    info = get_manager().register_plugin(Broken(), name="broken-options")
+    assert info.status == "failed"
+    assert "gankit_plugin_options: config must be a dataclass type" in (info.error or "")
+
+
+def test_info_shows_a_plugins_options(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "info", PLUGIN)
+    assert code == 0, err
+    assert f"run options (plugins.{PLUGIN}.KEY=VALUE)" in out
+    assert "every" in out and "steps between markers" in out
+    code, out, err = cli(capsys, "info", "gankit-tensorboard", "--json")
+    assert code == 0, err
+    (record,) = json.loads(out)
+    assert [o["name"] for o in record["options"]] == ["flush_secs"]
+
+
+def test_tensorboard_flush_interval_is_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--steps",
+        "2",
+        "--out",
+        str(tmp_path / "run"),
+        *TINY,
+        "tensorboard=true",
+        "plugins.gankit-tensorboard.flush_secs=0",
+    )
+    assert code == 2 and "flush_secs must be at least 1 second, got 0" in err
+
+
+def test_tensorboard_logger_opens_its_writer_with_the_flush_interval(tmp_path: Path) -> None:
+    from gankit_tensorboard.logger import TensorBoardLogger
+
+    opened: dict[str, Any] = {}
+
+    def writer_class(**kwargs: Any) -> object:
+        opened.update(kwargs)
+        return object()
+
+    TensorBoardLogger(tmp_path, writer_class, flush_secs=7)
+    assert opened["flush_secs"] == 7 and opened["log_dir"] == str(tmp_path / "tensorboard")
