@@ -24,7 +24,7 @@ from torch import nn
 from gankit import hookimpl
 from gankit.cli import main
 from gankit.components import ArchConfig, Architecture, Loss
-from gankit.errors import ConfigError, PluginContractError
+from gankit.errors import ConfigError, GankitError, PluginContractError
 from gankit.plugins import PluginManager, set_manager
 from gankit.training import checkpoint as ckpt
 from gankit.training.config import RunSpec, resolve
@@ -498,3 +498,15 @@ def test_nan_after_a_checkpoint_names_its_step(plugins: PluginManager, tmp_path:
         rf"{re.escape(str(run / 'checkpoints'))} is kept",
     ):
         Trainer(spec(steps=6, **overrides), run).fit()
+
+
+def test_trainer_refuses_a_manager_that_is_not_the_process_wide_one(
+    plugins: PluginManager, tmp_path: Path
+) -> None:
+    other = PluginManager()
+    with pytest.raises(GankitError, match=r"call gankit.plugins.set_manager\(manager\) first"):
+        Trainer(spec(), tmp_path / "run", manager=other)
+    assert not (tmp_path / "run").exists()
+    # the process-wide manager itself is accepted
+    trainer = Trainer(spec(steps=1), tmp_path / "run", manager=plugins)
+    assert trainer.manager is plugins

@@ -56,7 +56,7 @@ from gankit.registry import (
     make_config,
 )
 from gankit.regularizers import Regularizer, StepContext
-from gankit.sampling import GeneratorSampler
+from gankit.sampling import GeneratorSampler, progress
 from gankit.training import checkpoint as ckpt
 from gankit.training import distributed, schedule
 from gankit.training.best import BestTracker
@@ -174,12 +174,21 @@ class Trainer:
     Args:
         spec: the resolved run (see :func:`gankit.training.config.resolve`).
         out_dir: the run directory.
-        manager: the plugin manager (default: the process-wide one).
+        manager: the plugin manager; components are looked up and hooks fired
+            through the process-wide one (:func:`gankit.plugins.get_manager`), so a
+            manager given here must be that one: install another with
+            :func:`gankit.plugins.set_manager` first.
     """
 
     def __init__(
         self, spec: RunSpec, out_dir: str | Path, manager: PluginManager | None = None
     ) -> None:
+        if manager is not None and manager is not get_manager():
+            raise GankitError(
+                "Trainer(manager=...) was given a plugin manager that is not the process-wide "
+                "one, which the trainer's components and metrics are looked up in; call "
+                "gankit.plugins.set_manager(manager) first, and leave out manager="
+            )
         self.dist = distributed.from_env()
         # components are built by the NAME@PLUGIN the run recorded (a resumed run is
         # not broken by a plugin installed since that provides the same name), and
@@ -187,7 +196,7 @@ class Trainer:
         self.spec = spec = pin_components(spec, warn=self.dist.is_main)
         self.cfg = spec.train
         self.out_dir = Path(out_dir)
-        self.manager = manager or get_manager()
+        self.manager = get_manager()
         self.device = distributed.device_for(self.dist, self.cfg.device)
         self._owns_group = distributed.init(self.dist, self.device, self.cfg.dist_timeout)
         self.step = 0
@@ -731,9 +740,14 @@ class Trainer:
             self.arch_config.num_classes,
         )
         out: dict[str, float] = {}
+        # a metric step that takes long (fd with n=10000) shows its own bars under the
+        # training bar, as `gankit eval` does; with progress=false, or off a terminal, none
+        shown = None if self.cfg.progress and self.dist.is_main else False
         for name, cfg, metric in self.metrics:
             data = self.reference.get(metric_split(cfg))
-            for key, value in metric.compute(sampler, data).items():
+            with progress(shown, label=name):
+                values = metric.compute(sampler, data)
+            for key, value in values.items():
                 out[f"{name}/{key}"] = float(value)
         return out
 
