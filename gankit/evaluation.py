@@ -21,6 +21,7 @@ from typing import Any
 
 from gankit import config as config_mod
 from gankit.data import TensorData
+from gankit.plugins import QUALIFIER
 from gankit.registry import create_dataset, get_component, make_config
 
 
@@ -75,7 +76,9 @@ class ReferenceData:
         if used is None and self.has_splits():
             comp = get_component("dataset", self.dataset)
             used = make_config(comp, self.data_config).split
-        return {"dataset": self.dataset, "split": used, "size": len(data)}
+        # the dataset by its name, also when it is looked up as NAME@PLUGIN
+        name = self.dataset.partition(QUALIFIER)[0]
+        return {"dataset": name, "split": used, "size": len(data)}
 
 
 def compared_with(

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from gankit import hookimpl
-from gankit.components import ArchConfig, Architecture, Loss
+from gankit.components import ArchConfig, Architecture, Dataset, Loss
 from gankit.errors import AmbiguousComponentError, ConfigError
 from gankit.plugins import PluginManager, get_manager, set_manager
 from gankit.registry import create_loss
@@ -217,6 +217,38 @@ def test_resume_after_a_name_clash_uses_the_plugins_that_trained_the_run(
     assert run_json(Path("run"))["resolved"]["loss"] == {
         "non-saturating": "non-saturating@gankit-losses"
     }
+
+
+class DigitsAgain:
+    """A plugin installed after training that provides another ``digits`` data set."""
+
+    @hookimpl
+    def gankit_register_datasets(self, register: Any) -> None:
+        register(Dataset(name="digits", description="other digits", factory=never_built))
+
+
+def test_eval_uses_the_dataset_plugin_the_artifact_was_trained_with(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    train(capsys, Path("run"), 1)
+    artifact = json.loads(Path("run/artifact/config.json").read_text())
+    assert (artifact["dataset"], artifact["dataset_plugin"]) == ("digits", "gankit-datasets")
+    get_manager().register_plugin(DigitsAgain(), name="more-digits")
+    with pytest.raises(AmbiguousComponentError):  # a new run would have to qualify it
+        resolve("dcgan", "digits")
+
+    code, out, err = cli(capsys, "eval", "run", "--metrics", "fd", "--n", "50", "--json", "e.json")
+    assert code == 0, err
+    report = json.loads(Path("e.json").read_text())
+    assert report["data"] == "digits"
+    assert report["metrics"]["fd"]["reference"] == {
+        "dataset": "digits",
+        "split": "test",
+        "size": 355,
+    }
+    # --data names a data set as a new run would, so the bare name is ambiguous there
+    code, _, err = cli(capsys, "eval", "run", "--metrics", "fd", "--n", "50", "--data", "digits")
+    assert code == 2 and "digits@gankit-datasets" in err
 
 
 @pytest.mark.parametrize("how", ["uninstalled", "disabled"])

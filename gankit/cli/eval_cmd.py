@@ -116,7 +116,7 @@ def eval_command(
 
     g = gankit.load_generator(artifact)
     trained_on = g.config.get("dataset")
-    data_name = data or trained_on
+    data_name = data or _recorded_dataset(g.config)
     if not data_name:
         raise GankitError("the artifact does not record its dataset; pass --data NAME")
     dataset_comp = get_component("dataset", data_name)
@@ -131,11 +131,12 @@ def eval_command(
             f"(see `gankit list metric`)"
         )
     options = metric_options(option or [], names)
-    data_config = dict(g.config.get("data_config") or {}) if data_name == trained_on else {}
+    same_data = data is None or data == trained_on
+    data_config = dict(g.config.get("data_config") or {}) if same_data else {}
     reference = ReferenceData(data_name, data_config)
     results: dict[str, Any] = {
         "artifact": artifact,
-        "data": data_name,
+        "data": data or trained_on,
         "command": eval_command_line(
             artifact, data, names, n, seed, split, option or [], batch_size
         ),
@@ -155,7 +156,7 @@ def eval_command(
             "reference": compared_with(metric, cfg, reference),
             "values": computed,
         }
-    table = Table(title=f"{artifact} on {data_name}")
+    table = Table(title=f"{artifact} on {data or trained_on}")
     for col in ("metric", "quantity", "value", "reference"):
         table.add_column(col)
     for name, res in results["metrics"].items():
@@ -166,3 +167,25 @@ def eval_command(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _recorded_dataset(config: dict[str, Any]) -> str | None:
+    """The dataset an artifact was trained on, as ``NAME@PLUGIN`` when it records the plugin.
+
+    So the same dataset is used after another plugin starts to provide one of that
+    name; the bare name when the recorded plugin no longer provides it (or for an
+    artifact written before artifacts recorded it).
+    """
+    from gankit.errors import UnknownComponentError
+    from gankit.plugins import QUALIFIER
+    from gankit.registry import get_component
+
+    name, plugin = config.get("dataset"), config.get("dataset_plugin")
+    if not name or not plugin or QUALIFIER in name:
+        return name
+    qualified = f"{name}{QUALIFIER}{plugin}"
+    try:
+        get_component("dataset", qualified)
+    except UnknownComponentError:
+        return str(name)
+    return qualified

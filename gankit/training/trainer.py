@@ -211,6 +211,8 @@ class Trainer:
 
         self.arch: Architecture = get_architecture(spec.component_name("architecture", spec.arch))
         data_name = spec.component_name("dataset", spec.data)
+        #: the plugin that provides the run's dataset
+        self.data_plugin = get_component("dataset", data_name).plugin
         self.data: TensorData = create_dataset(data_name, **spec.data_config)
         self.arch_config = self._build_arch_config()
         self.conditional = self.arch_config.num_classes > 0
@@ -757,8 +759,6 @@ class Trainer:
         for name, cfg, metric in self.metrics:
             # None for a metric that compares with no data (coverage, cond-acc, is)
             ref = compared_with(metric, cfg, self.reference)
-            if ref is not None:  # the dataset as the run names it (looked up as NAME@PLUGIN)
-                ref = {**ref, "dataset": self.spec.data}
             out[name] = {"config": config_mod.to_json(cfg), "reference": ref}
         return out
 
@@ -877,6 +877,8 @@ class Trainer:
         grid_png = self.save_grid(grid, model)
         extra: dict[str, Any] = {
             "dataset": self.spec.data,
+            # the plugin it came from, so `gankit eval` finds the same one after a name clash
+            "dataset_plugin": self.data_plugin,
             "data_config": self.spec.data_config,
             "class_names": self.data.class_names,
             "training": {
