@@ -16,13 +16,53 @@ says it uses only part of it (mode centres) or none (``coverage``, ``is``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from gankit import config as config_mod
 from gankit.data import TensorData
 from gankit.plugins import QUALIFIER
 from gankit.registry import create_dataset, get_component, make_config
+
+T = TypeVar("T")
+
+
+#: the work shared by the metrics of one :func:`metric_pass` (None outside any)
+_PASS: ContextVar[dict[Hashable, Any] | None] = ContextVar("gankit_metric_pass", default=None)
+
+
+@contextmanager
+def metric_pass() -> Iterator[None]:
+    """Let the metrics computed in this block share work through :func:`shared`.
+
+    ``gankit eval`` and the trainer's metric steps run all their metrics in one
+    such block, on one generator whose weights do not change inside it; what a
+    metric stores is dropped when the block ends.
+    """
+    token = _PASS.set({})
+    try:
+        yield
+    finally:
+        _PASS.reset(token)
+
+
+def shared(key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, or what it returned for ``key`` earlier in the same :func:`metric_pass`.
+
+    For metrics that score the same samples: ``fd`` and ``coverage`` with the same
+    ``n``, ``seed`` and classifier classify one set of samples between them. The
+    key must name everything the value depends on except the generator's weights
+    (include ``id(generator)``); outside a metric pass nothing is kept.
+    """
+    cache = _PASS.get()
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cast(T, cache[key])
 
 
 def metric_split(metric_config: Any) -> str | None:

@@ -16,11 +16,11 @@ from torch import nn
 import gankit
 import gankit.sampling as sampling
 from gankit.errors import ConfigError
-from gankit.evaluation import ReferenceData, compared_with, reference_text
+from gankit.evaluation import ReferenceData, compared_with, metric_pass, reference_text
 from gankit.sampling import GeneratorSampler, progress, progress_bar
 from gankit.training.config import resolve
 from gankit.training.trainer import Trainer
-from gankit_metrics.domain import Coverage, CoverageConfig
+from gankit_metrics.domain import Coverage, CoverageConfig, FDConfig, FrechetDistance
 from gankit_metrics.mixture import MixtureModes, MixtureModesConfig
 from gankit_metrics.samples import draw_samples
 
@@ -111,6 +111,26 @@ def test_mixture_modes_samples_in_batches() -> None:
     g = GeneratorSampler(Recorder(Points(4, 2)), latent_dim=4)
     MixtureModes(MixtureModesConfig(n=600)).compute(g, data)
     assert [len(z) for z, _ in g.generator.calls] == [256, 256, 88]
+
+
+def test_fd_and_coverage_in_one_metric_pass_draw_their_samples_once() -> None:
+    data = gankit.create_dataset("digits", size=16, split="test")
+    g = tiny("dcgan")
+    fd = FrechetDistance(FDConfig(n=40, batch_size=16))
+    coverage = Coverage(CoverageConfig(n=40, batch_size=16))
+    alone = {**fd.compute(g, data), **coverage.compute(g, data)}
+    assert len(g.generator.calls) == 6  # each metric drew 16 + 16 + 8 samples
+    g.generator.calls.clear()
+    with metric_pass():
+        together = {**fd.compute(g, data), **coverage.compute(g, data)}
+        # another seed is other samples: drawn anew
+        other = Coverage(CoverageConfig(n=40, batch_size=16, seed=1)).compute(g, data)
+    assert len(g.generator.calls) == 6
+    assert together == alone
+    assert other["classes_covered"] >= 1
+    with metric_pass():  # a new pass keeps nothing of the last one
+        fd.compute(g, data)
+    assert len(g.generator.calls) == 9
 
 
 # -- progress bars -------------------------------------------------------------------------

@@ -110,7 +110,13 @@ def eval_command(
     """
     import gankit
     from gankit import config as config_mod
-    from gankit.evaluation import ReferenceData, compared_with, metric_split, reference_text
+    from gankit.evaluation import (
+        ReferenceData,
+        compared_with,
+        metric_pass,
+        metric_split,
+        reference_text,
+    )
     from gankit.registry import get_component, make_config
     from gankit.sampling import progress as showing_progress
 
@@ -142,20 +148,21 @@ def eval_command(
         ),
         "metrics": {},
     }
-    for name in names:
-        comp = get_component("metric", name)
-        fields = config_mod.field_names(comp.config)
-        common = (("n", n), ("seed", seed), ("split", split), ("batch_size", batch_size))
-        values = {k: v for k, v in common if v is not None and k in fields}
-        cfg = make_config(comp, {**values, **options.get(name, {})})
-        metric = comp.factory(cfg)  # type: ignore[attr-defined]
-        with showing_progress(progress, label=name):
-            computed = metric.compute(g, reference.get(metric_split(cfg)))
-        results["metrics"][name] = {
-            "config": config_mod.to_json(cfg),
-            "reference": compared_with(metric, cfg, reference),
-            "values": computed,
-        }
+    with metric_pass():  # metrics scoring the same samples (fd, coverage) draw them once
+        for name in names:
+            comp = get_component("metric", name)
+            fields = config_mod.field_names(comp.config)
+            common = (("n", n), ("seed", seed), ("split", split), ("batch_size", batch_size))
+            values = {k: v for k, v in common if v is not None and k in fields}
+            cfg = make_config(comp, {**values, **options.get(name, {})})
+            metric = comp.factory(cfg)  # type: ignore[attr-defined]
+            with showing_progress(progress, label=name):
+                computed = metric.compute(g, reference.get(metric_split(cfg)))
+            results["metrics"][name] = {
+                "config": config_mod.to_json(cfg),
+                "reference": compared_with(metric, cfg, reference),
+                "values": computed,
+            }
     table = Table(title=f"{artifact} on {data or trained_on}")
     for col in ("metric", "quantity", "value", "reference"):
         table.add_column(col)

@@ -43,7 +43,7 @@ from gankit.artifacts import save_artifact
 from gankit.components import Architecture, Component
 from gankit.data import TensorData
 from gankit.errors import ConfigError, GankitError, PluginContractError
-from gankit.evaluation import ReferenceData, compared_with, metric_split
+from gankit.evaluation import ReferenceData, compared_with, metric_pass, metric_split
 from gankit.images import save_samples_image
 from gankit.modelcard import model_card
 from gankit.plugins import PluginManager, get_manager
@@ -745,12 +745,13 @@ class Trainer:
         # a metric step that takes long (fd with n=10000) shows its own bars under the
         # training bar, as `gankit eval` does; with progress=false, or off a terminal, none
         shown = None if self.cfg.progress and self.dist.is_main else False
-        for name, cfg, metric in self.metrics:
-            data = self.reference.get(metric_split(cfg))
-            with progress(shown, label=name):
-                values = metric.compute(sampler, data)
-            for key, value in values.items():
-                out[f"{name}/{key}"] = float(value)
+        with metric_pass():  # metrics scoring the same samples draw them once
+            for name, cfg, metric in self.metrics:
+                data = self.reference.get(metric_split(cfg))
+                with progress(shown, label=name):
+                    values = metric.compute(sampler, data)
+                for key, value in values.items():
+                    out[f"{name}/{key}"] = float(value)
         return out
 
     def metric_provenance(self) -> dict[str, dict[str, Any]]:

@@ -23,6 +23,7 @@ import torch
 
 from gankit.data import TensorData
 from gankit.errors import GankitError
+from gankit.evaluation import shared
 from gankit.sampling import GeneratorSampler
 from gankit_metrics.classifier import LoadedClassifier, classify, load_classifier
 from gankit_metrics.common import (
@@ -93,9 +94,29 @@ class _DomainMetric:
         generator: GeneratorSampler,
         labels: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features and predicted classes of ``n`` generated samples."""
-        images = draw_samples(generator, self.cfg.n, self.cfg.seed, labels, self.cfg.batch_size)
-        return classify(clf, images, self.cfg.batch_size)
+        """Features and predicted classes of ``n`` generated samples.
+
+        Within one :func:`gankit.evaluation.metric_pass` (``gankit eval``, a
+        trainer metric step) the metrics asking for the same samples and
+        classifier (``fd`` and ``coverage`` with equal ``n``, ``seed`` and
+        ``batch_size``) draw and classify them once.
+        """
+        cfg = self.cfg
+        key = (
+            "gankit-metrics.predict",
+            id(generator),
+            str(clf.path),
+            cfg.n,
+            cfg.seed,
+            cfg.batch_size,
+            None if labels is None else tuple(labels.tolist()),
+        )
+
+        def run() -> tuple[torch.Tensor, torch.Tensor]:
+            images = draw_samples(generator, cfg.n, cfg.seed, labels, cfg.batch_size)
+            return classify(clf, images, cfg.batch_size)
+
+        return shared(key, run)
 
 
 class FrechetDistance(_DomainMetric):
