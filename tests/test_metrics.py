@@ -9,6 +9,8 @@ the real weights when they are absent.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -188,7 +190,13 @@ def test_trained_classifier_loads_with_its_sidecar(tmp_path: Path) -> None:
     """`python -m gankit_metrics.train_classifier` writes weights a metric takes by path."""
     from gankit_metrics.train_classifier import main
 
-    weights = main(["--data", "digits", "--out", str(tmp_path), "--epochs", "1", "size=16"])
+    old_umask = os.umask(0o022)
+    try:
+        weights = main(["--data", "digits", "--out", str(tmp_path), "--epochs", "1", "size=16"])
+    finally:
+        os.umask(old_umask)
+    # readable by the team like the sidecar (safetensors alone writes 0o600)
+    assert stat.S_IMODE(weights.stat().st_mode) == 0o644
     sidecar = json.loads(weights.with_suffix(".json").read_text())
     assert sidecar["dataset"] == "digits" and 0.0 < sidecar["test_accuracy"] <= 1.0
     assert sidecar["training"]["train_images"] == 1442

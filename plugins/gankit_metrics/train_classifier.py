@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 
 import gankit
 from gankit import config as config_mod
+from gankit.artifacts import follow_umask
 from gankit.data import TensorData
 from gankit.errors import GankitError
 from gankit.registry import get_component
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> Path:
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / f"{args.data}.safetensors"
     save_file({k: v.contiguous() for k, v in clf.state_dict().items()}, str(weights))
+    follow_umask(weights)  # safetensors writes 0o600; shared weights should be readable
     sidecar = {k: getattr(info, k) for k in ClassifierInfo.__dataclass_fields__}
     weights.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
     print(f"test accuracy {info.test_accuracy:.4f} on {len(test)} images; wrote {weights}")
