@@ -424,3 +424,51 @@ def test_ctrl_c_says_what_is_kept_and_how_to_resume(tmp_path: Path) -> None:
     assert re.search(r"interrupted at step \d+; the newest checkpoint \(step \d+\) is kept", err)
     assert f"gankit train --resume {run} --steps 100000" in err
     assert "Traceback" not in err
+
+
+# -- one process per run directory --------------------------------------------------------
+
+_HOLD_LOCK = """
+import sys
+from filelock import FileLock
+lock = FileLock(sys.argv[1], timeout=0)
+lock.acquire()
+print("held", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+"""
+
+
+def test_a_run_being_trained_is_not_touched_by_a_second_train(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "busy"
+    # a run that stopped before its first checkpoint, as a live run looks while it starts
+    code, _, err = cli(
+        capsys, "train", "--steps", "3", "--out", str(out), *TINY, "lr_g=1e38", "lr_d=1e38"
+    )
+    assert code == 2 and (out / "run.json").exists()
+    (out / "metrics.jsonl").write_text('{"step": 1}\n')
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(out / ".gankit.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        for args in (["--out", str(out), *TINY], ["--resume", str(out)]):
+            code, _, err = cli(capsys, "train", "--steps", "3", *args)
+            assert code == 2
+            assert f"another `gankit train` is writing to '{out}'" in error_line(err)
+        # the other process's files are as it left them
+        assert (out / "metrics.jsonl").read_text() == '{"step": 1}\n'
+    finally:
+        holder.communicate("")
+    # once it has ended, the directory is free (and the lock file alone is no obstacle)
+    code, _, err = cli(capsys, "train", "--steps", "3", "--out", str(out), *TINY)
+    assert code == 0, err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / ".gankit.lock").touch()
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", str(empty), *TINY)
+    assert code == 0, err

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,6 +35,41 @@ OUTPUT_SUFFIXES = (".png", ".npy")
 _SEED_RANGE = (-(2**63), 2**64 - 1)
 
 _STEP_GRID = re.compile(r"^step-\d+\.png$")
+
+#: held in the run directory by the process that trains it (the file stays; the lock goes)
+LOCK_FILE = ".gankit.lock"
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``RUN_DIR/.gankit.lock`` while this process writes the run.
+
+    A second ``gankit train`` on the same directory (a new run, a start over or a
+    ``--resume``) stops with an error instead of deleting or interleaving the
+    first one's files. The operating system drops the lock when the process ends,
+    however it ends. Under ``torchrun`` the main process holds it for all ranks.
+    filelock rather than a hand-written ``fcntl.flock``: it is the lock
+    huggingface_hub and torch already use, and it works on Windows too.
+    """
+    from gankit.training import distributed
+
+    if not distributed.from_env().is_main or not run_dir.is_dir():
+        yield  # (no directory: nothing to protect, and the caller reports it)
+        return
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(run_dir / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise GankitError(
+            f"another `gankit train` is writing to {str(run_dir)!r} (it holds "
+            f"{run_dir / LOCK_FILE}); wait for it to end or stop it, or choose another --out"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _shown(items: list[str], limit: int = 3) -> str:
@@ -112,7 +149,7 @@ def _check_new_out(out: Path) -> bool:
                 f"{out}` or choose another --out"
             )
         return True
-    entries = sorted(p.name for p in out.iterdir())
+    entries = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
     if entries:
         raise GankitError(
             f"{str(out)!r} exists and is not a gankit run (it holds {_shown(entries)}); "
@@ -216,7 +253,6 @@ def train_command(
 ) -> None:
     """Train a GAN, writing sample grids, checkpoints and a generator artifact."""
     from gankit.training.config import resolve
-    from gankit.training.trainer import Trainer
 
     _check_min("--steps", steps, 1, "; leave --steps out for the dataset's default")
     if resume is not None:
@@ -237,8 +273,9 @@ def train_command(
                 f"--resume continues a run with its own config; only --steps may be given, "
                 f"not {', '.join(given)}"
             )
-        spec = _resumable(resume, steps)
-        run_dir = resume
+        with _run_lock(resume):
+            _train(_resumable(resume, steps), resume)
+        return
     else:
         if out is None:
             raise GankitError("--out RUN_DIR is required (where the run writes its files)")
@@ -252,8 +289,6 @@ def train_command(
             steps=steps,
             seed=seed,
         )
-        if unstarted:
-            _clear_unstarted(out)
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -261,7 +296,16 @@ def train_command(
                 f"cannot create the run directory {str(out)!r}: {exc.strerror or exc}; "
                 f"choose an --out in a writable place"
             ) from None
-        run_dir = out
+        with _run_lock(out):
+            if unstarted:  # (only now: an unstarted run may be another process's, just begun)
+                _clear_unstarted(out)
+            _train(spec, out)
+
+
+def _train(spec: RunSpec, run_dir: Path) -> None:
+    """Train ``spec`` in ``run_dir`` and say where the artifact went (Ctrl-C: exit 130)."""
+    from gankit.training.trainer import Trainer
+
     trainer = Trainer(spec, run_dir)
     try:
         artifact = trainer.fit(spec.train.steps)
