@@ -18,6 +18,8 @@ from gankit.training import checkpoint as ckpt
 from gankit.training.config import TrainConfig, resolve
 from gankit.training.trainer import Trainer
 
+from tiny_run import TINY
+
 ZOO = Path(__file__).resolve().parents[1] / "zoo" / "gankit_zoo"
 IMAGES = ZOO / "dcgan-fashion-mnist"  # data_shape (1, 32, 32)
 CONDITIONAL = ZOO / "cgan-fashion-mnist"  # data_shape (1, 32, 32), 10 classes
@@ -101,17 +103,7 @@ def test_a_training_run_directory_is_shareable_by_its_group(tmp_path: Path) -> N
     spec = resolve(
         "dcgan",
         "digits",
-        overrides={
-            "data.size": 16,
-            "arch.g_width": 8,
-            "arch.d_width": 8,
-            "arch.latent_dim": 16,
-            "batch_size": 16,
-            "progress": False,
-            "ema_bn_batches": 2,
-            "grid_size": 16,
-            "checkpoint_every": 1,
-        },
+        overrides={**TINY, "checkpoint_every": 1},
         steps=2,
         seed=3,
     )

@@ -23,18 +23,7 @@ import pytest
 from gankit.cli import main
 
 from cli_in_process import cli
-
-# a tiny DCGAN on 16x16 digits (as tests/test_training.py): a step takes milliseconds
-TINY = [
-    "data.size=16",
-    "arch.g_width=8",
-    "arch.d_width=8",
-    "arch.latent_dim=16",
-    "batch_size=16",
-    "progress=false",
-    "ema_bn_batches=2",
-    "grid_size=16",
-]
+from tiny_run import TINY_ARGS as TINY
 
 
 def error_line(err: str) -> str:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_training import TINY  # a tiny DCGAN on 16x16 digits
 from torch import nn
 
 import gankit
@@ -25,6 +24,7 @@ from gankit_metrics.mixture import MixtureModes, MixtureModesConfig
 from gankit_metrics.samples import draw_samples
 
 from cli_in_process import cli
+from tiny_run import TINY
 
 
 class Recorder(nn.Module):

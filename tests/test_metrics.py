@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_training import TINY  # a tiny DCGAN on 16x16 digits
 from torch import nn
 
 import gankit
@@ -37,6 +36,8 @@ from gankit_metrics.domain import (
     FrechetDistance,
 )
 from gankit_metrics.frechet import frechet_distance
+
+from tiny_run import TINY
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_training import TINY
 from typer.testing import CliRunner
 
 from gankit.cli import app, main
@@ -22,6 +21,8 @@ from gankit.plotting.smoothing import smooth
 from gankit.plotting.timeline import timeline_figure
 from gankit.training.config import resolve
 from gankit.training.trainer import Trainer
+
+from tiny_run import TINY
 
 needs_matplotlib = pytest.mark.skipif(
     importlib.util.find_spec("matplotlib") is None, reason="the plot extra is not installed"

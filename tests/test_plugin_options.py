@@ -21,17 +21,8 @@ from gankit import hookimpl
 from gankit.plugins import PluginManager, get_manager, set_manager
 
 from cli_in_process import cli
+from tiny_run import TINY_ARGS as TINY
 
-TINY = [
-    "data.size=16",
-    "arch.g_width=8",
-    "arch.d_width=8",
-    "arch.latent_dim=16",
-    "batch_size=16",
-    "progress=false",
-    "ema_bn_batches=2",
-    "grid_size=16",
-]
 PLUGIN = "step-marker"
 
 

@@ -33,18 +33,8 @@ from gankit.training.config import resolve, spec_from_json
 
 from cli_in_process import cli
 from run_state import assert_same_state, latest_state
+from tiny_run import TINY_ARGS as TINY
 
-# a tiny DCGAN on 16x16 digits (as tests/test_cli_inputs.py): a step takes milliseconds
-TINY = [
-    "data.size=16",
-    "arch.g_width=8",
-    "arch.d_width=8",
-    "arch.latent_dim=16",
-    "batch_size=16",
-    "progress=false",
-    "ema_bn_batches=2",
-    "grid_size=16",
-]
 GANKIT_VERSION = importlib.metadata.version("gankit")
 #: the test plugin that provides loss ``test-hinge``, and the distribution it claims
 LOSS_PLUGIN, LOSS_DIST = "test-losses", "gankit-test-losses"

@@ -26,18 +26,7 @@ from gankit.training.config import resolve
 from gankit.training.trainer import Trainer, TrainingDiverged
 
 from run_state import assert_networks_close, assert_same_state, latest_state
-
-# A tiny DCGAN on 16x16 digits: a step takes milliseconds.
-TINY = {
-    "data.size": 16,
-    "arch.g_width": 8,
-    "arch.d_width": 8,
-    "arch.latent_dim": 16,
-    "batch_size": 16,
-    "progress": False,
-    "ema_bn_batches": 2,
-    "grid_size": 16,
-}
+from tiny_run import TINY, TINY_ARGS
 
 
 def tiny_spec(steps: int, **extra: object):
@@ -222,9 +211,6 @@ def test_time_clock_needs_max_minutes() -> None:
 
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "gankit", *args]
-
-
-TINY_ARGS = [f"{k}={v}" for k, v in TINY.items()]
 
 
 @pytest.mark.slow
