@@ -2,8 +2,8 @@
 
 Long sampling and feature-extraction loops report progress through
 :func:`progress_bar`, which shows a bar only inside a :func:`progress` block
-(``gankit eval`` opens one; elsewhere, such as the trainer's metric steps, the
-bars stay off).
+(``gankit eval`` and the trainer's metric steps open one; in library calls outside
+such a block the bars stay off).
 """
 
 from __future__ import annotations

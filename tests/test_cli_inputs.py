@@ -461,3 +461,30 @@ def test_a_run_being_trained_is_not_touched_by_a_second_train(
     (empty / ".gankit.lock").touch()
     code, _, err = cli(capsys, "train", "--steps", "1", "--out", str(empty), *TINY)
     assert code == 0, err
+
+
+def test_a_run_that_starts_while_a_second_train_resolves_its_options_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unstarted-run check is made again under the lock, not trusted from before it."""
+    import gankit.training.config as config_mod
+
+    out = tmp_path / "run"
+    code, _, err = cli(
+        capsys, "train", "--steps", "3", "--out", str(out), *TINY, "lr_g=1e38", "lr_d=1e38"
+    )
+    assert code == 2 and (out / "run.json").exists()  # stopped before its first checkpoint
+    real_resolve = config_mod.resolve
+
+    def resolve_while_another_run_checkpoints(*args: object, **kwargs: object) -> object:
+        # between the first look and the lock, another process trains the run and ends
+        (out / "checkpoints").mkdir(exist_ok=True)
+        (out / "checkpoints" / "ckpt-00000001.json").write_text("{}")
+        (out / "metrics.jsonl").write_text('{"step": 1}\n')
+        return real_resolve(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(config_mod, "resolve", resolve_while_another_run_checkpoints)
+    code, _, err = cli(capsys, "train", "--steps", "3", "--out", str(out), *TINY)
+    assert code == 2
+    assert f"{str(out)!r} already holds a run" in error_line(err)
+    assert (out / "metrics.jsonl").read_text() == '{"step": 1}\n'  # not cleared

@@ -140,7 +140,7 @@ def test_progress_bars_show_only_when_asked_or_on_a_terminal(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(sampling, "PROGRESS_DELAY_S", 0.0)
-    # outside a progress block (library calls, the trainer's metric steps): no bar
+    # outside a progress block (library calls): no bar
     with progress_bar(10, "generating") as bar:
         assert bar.disable
     # off: none; None: only when stderr is a terminal, which pytest's is not

@@ -104,7 +104,18 @@ def test_card_of_a_2d_points_generator(hub_env: HubEnv, tmp_path: Path) -> None:
     """No image pipeline tag for 2-D points; a license only when one is given."""
     art = tmp_path / "points"
     shutil.copytree(POINTS_ARTIFACT, art)
-    assert "pipeline_tag: unconditional-image-generation" in (art / "README.md").read_text()
+    # A card written before 2-D data had its own task, as the shipped one once was:
+    # push writes a new card, which must not carry the old image tag over.
+    readme = art / "README.md"
+    assert "pipeline_tag" not in readme.read_text()  # the shipped card no longer has it
+    readme.write_text(
+        readme.read_text().replace(
+            "library_name: gankit\n",
+            "library_name: gankit\npipeline_tag: unconditional-image-generation\n",
+            1,
+        )
+    )
+    assert "pipeline_tag: unconditional-image-generation" in readme.read_text()
     metrics = {"modes_covered": {"value": 25, "n": 2500}}
     hub.push(art, "alice/points", metrics=metrics)
     card = hub_env.server.file_at("alice/points", "main", "README.md").decode()

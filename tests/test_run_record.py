@@ -241,6 +241,25 @@ def test_eval_uses_the_dataset_plugin_the_artifact_was_trained_with(
     assert code == 2 and "digits@gankit-datasets" in err
 
 
+def test_eval_says_when_the_dataset_plugin_of_the_artifact_is_gone(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    train(capsys, Path("run"), 1)
+    config_file = Path("run/artifact/config.json")
+    config = json.loads(config_file.read_text())
+    config["dataset_plugin"] = "gone-datasets"  # trained with a plugin since uninstalled
+    config_file.write_text(json.dumps(config))
+    code, _, err = cli(capsys, "eval", "run", "--metrics", "fd", "--n", "50", "--json", "e.json")
+    assert code == 0, err
+    assert json.loads(Path("e.json").read_text())["data"] == "digits"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(
+        "dataset 'digits' of plugin 'gone-datasets', which no longer provides it" in w
+        and "give --data" in w
+        for w in warnings
+    ), warnings
+
+
 @pytest.mark.parametrize("how", ["uninstalled", "disabled"])
 def test_resume_without_a_recorded_plugin_names_component_plugin_and_fix(
     how: str, capsys: pytest.CaptureFixture[str]
@@ -303,12 +322,25 @@ def test_an_older_run_json_resumes_by_the_names_as_given(
     code, _, err = cli(capsys, "train", "--resume", str(run), "--steps", "2")
     line = error_line(err)
     assert code == 2
-    assert "the run names architecture 'dcgan' with no plugin recorded" in line
+    # every such name at once (Clash provides an architecture and a loss), and the fix
+    assert (
+        "the run names architecture 'dcgan', loss 'non-saturating' with no plugin recorded" in line
+    )
     assert "dcgan@gankit-dcgan, dcgan@clash" in line
-    assert line.endswith("write the one that trained the run in place of 'dcgan' in run.json")
+    assert "non-saturating@gankit-losses, non-saturating@clash" in line
+    assert line.endswith(
+        'add "resolved": {"architecture": {"dcgan": "dcgan@PLUGIN"}, '
+        '"loss": {"non-saturating": "non-saturating@PLUGIN"}}'
+    ), line
 
-    get_manager().unregister_plugin("clash")
+    # following that advice, the run resumes with the clash still installed
+    old["resolved"] = {
+        "architecture": {"dcgan": "dcgan@gankit-dcgan"},
+        "loss": {"non-saturating": "non-saturating@gankit-losses"},
+    }
+    (run / "run.json").write_text(json.dumps(old))
     code, _, err = cli(capsys, "train", "--resume", str(run), "--steps", "2")
+    get_manager().unregister_plugin("clash")
     assert code == 0, err
     assert Path("run/checkpoints/ckpt-00000002.json").exists()
     # the resumed session wrote the record the run lacked

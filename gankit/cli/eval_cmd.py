@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 from pathlib import Path
 from typing import Annotated, Any
@@ -194,5 +195,13 @@ def _recorded_dataset(config: dict[str, Any]) -> str | None:
     try:
         get_component("dataset", qualified)
     except UnknownComponentError:
+        logging.getLogger(__name__).warning(
+            "the artifact was trained on dataset %r of plugin %r, which no longer provides "
+            "it (not installed, disabled or failed); evaluating against dataset %r as "
+            "found now: install that plugin again for the same data, or give --data",
+            name,
+            plugin,
+            name,
+        )
         return str(name)
     return qualified

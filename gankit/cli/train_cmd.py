@@ -64,7 +64,14 @@ def _run_lock(run_dir: Path) -> Iterator[None]:
     except Timeout:
         raise GankitError(
             f"another `gankit train` is writing to {str(run_dir)!r} (it holds "
-            f"{run_dir / LOCK_FILE}); wait for it to end or stop it, or choose another --out"
+            f"{run_dir / LOCK_FILE}); wait for it to end or stop it, or choose another --out "
+            f"(on a file system without locks a crashed run can leave the file behind: "
+            f"delete it once no gankit train uses the directory)"
+        ) from None
+    except OSError as exc:  # a read-only directory, or a lock file another user owns
+        raise GankitError(
+            f"cannot lock {str(run_dir / LOCK_FILE)!r}: {exc.strerror or exc}; the run "
+            f"directory must be writable by you"
         ) from None
     try:
         yield
@@ -252,6 +259,7 @@ def train_command(
     ] = None,
 ) -> None:
     """Train a GAN, writing sample grids, checkpoints and a generator artifact."""
+    from gankit.training import distributed
     from gankit.training.config import resolve
 
     _check_min("--steps", steps, 1, "; leave --steps out for the dataset's default")
@@ -279,7 +287,7 @@ def train_command(
     else:
         if out is None:
             raise GankitError("--out RUN_DIR is required (where the run writes its files)")
-        unstarted = _check_new_out(out)
+        _check_new_out(out)  # before the work of resolving: a clear error early
         file_values = config_mod.load_toml(config) if config is not None else {}
         spec = resolve(
             arch or DEFAULT_ARCH,
@@ -297,7 +305,10 @@ def train_command(
                 f"choose an --out in a writable place"
             ) from None
         with _run_lock(out):
-            if unstarted:  # (only now: an unstarted run may be another process's, just begun)
+            # Checked again under the lock: the run seen above may have been another
+            # process's, which has since started or finished. Only the main process
+            # clears (the others under torchrun hold no lock and must not delete).
+            if distributed.from_env().is_main and _check_new_out(out):
                 _clear_unstarted(out)
             _train(spec, out)
 

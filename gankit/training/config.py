@@ -33,6 +33,7 @@ another plugin starts to provide a component of the same name
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -401,8 +402,16 @@ def pin_components(spec: RunSpec, *, warn: bool = True) -> RunSpec:
     infos = {info.name: info for info in manager.plugins()}
     resolved: dict[str, dict[str, str]] = {kind: {} for kind in RUN_KINDS}
     plugins: dict[str, dict[str, str]] = {}
+    components = []
+    ambiguous: list[tuple[str, str, AmbiguousComponentError]] = []
     for kind, name in spec.named_components():
-        comp = _recorded_component(spec, kind, name, manager, infos)
+        try:
+            components.append((kind, name, _recorded_component(spec, kind, name, manager, infos)))
+        except AmbiguousComponentError as exc:  # only a name recorded without its plugin
+            ambiguous.append((kind, name, exc))
+    if ambiguous:
+        raise AmbiguousComponentError(_unrecorded_ambiguity(ambiguous))
+    for kind, name, comp in components:
         resolved[kind][name] = f"{comp.name}{QUALIFIER}{comp.plugin}"
         info = infos.get(comp.plugin)
         plugins[comp.plugin] = {
@@ -431,6 +440,24 @@ def pin_components(spec: RunSpec, *, warn: bool = True) -> RunSpec:
     )
 
 
+def _unrecorded_ambiguity(ambiguous: list[tuple[str, str, AmbiguousComponentError]]) -> str:
+    """What to do about names an older run.json gives without a plugin, now ambiguous.
+
+    All of them at once, so that one edit of run.json is enough.
+    """
+    found = "; ".join(f"{exc}" for _, _, exc in ambiguous)
+    entries: dict[str, dict[str, str]] = {}
+    for kind, name, _ in ambiguous:
+        entries.setdefault(kind, {})[name] = f"{name}{QUALIFIER}PLUGIN"
+    names = ", ".join(f"{kind} {name!r}" for kind, name, _ in ambiguous)
+    return (
+        f"the run names {names} with no plugin recorded (its run.json is older than "
+        f"gankit's plugin records), and {found}; record the ones that trained the run in "
+        f"run.json, keeping the names where they stand (the options and metric keys use "
+        f'them): add "resolved": {json.dumps(entries)}'
+    )
+
+
 def _version_text(version: str) -> str:
     return version or "(unknown)"
 
@@ -441,14 +468,7 @@ def _recorded_component(
     """The component a run names: by its recorded ``NAME@PLUGIN``, else as given."""
     recorded = spec.resolved.get(kind, {}).get(name)
     if recorded is None:
-        try:
-            return manager.get(kind, name)
-        except AmbiguousComponentError as exc:
-            raise AmbiguousComponentError(
-                f"the run names {kind} {name!r} with no plugin recorded (its run.json is "
-                f"older than gankit's plugin records), and {exc}; write the one that "
-                f"trained the run in place of {name!r} in run.json"
-            ) from None
+        return manager.get(kind, name)
     try:
         return manager.get(kind, recorded)
     except UnknownComponentError:
