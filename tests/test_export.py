@@ -170,7 +170,13 @@ def artifact(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     """An artifact directory of each registered architecture (small, untrained)."""
     arch = request.param
     out = tmp_path_factory.mktemp("artifacts") / arch.name
-    _build_artifact(arch, out)
+    # Seeded weights, whatever ran before: the int8 error of an untrained generator
+    # varies with its draw (ProGAN's mean difference: 0.008 to 0.031 over seeds 0 to
+    # 11, seed 0 just over the 0.03 tolerance; the trained zoo ProGAN: 0.013 to 0.019),
+    # so an unseeded draw made test_int8_export_of_every_architecture fail now and then.
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        _build_artifact(arch, out)
     return out
 
 
