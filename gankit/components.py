@@ -233,6 +233,14 @@ def check_config_class(config: Any, what: str) -> None:
             f"({type(exc).__name__}: {exc}); define the dataclass and the types it names "
             f"at module level"
         ) from exc
+    try:
+        config()
+    except Exception as exc:  # noqa: BLE001 - whatever its checks raise, the defaults are bad
+        # found when the plugin loads, not blamed on a user who set nothing
+        raise ValueError(
+            f"{what}: config {config.__name__}() refuses its own defaults "
+            f"({type(exc).__name__}: {exc}); give every field a default its checks accept"
+        ) from exc
 
 
 def check_record(component: Component) -> None:

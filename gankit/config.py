@@ -121,6 +121,19 @@ def build(
     except pydantic.ValidationError as exc:
         problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid value in {where}: {problems}") from None
+    except Exception as exc:  # noqa: BLE001 - a __post_init__ refusing in its own way
+        # pydantic reports ValueError and AssertionError; a check that raises anything
+        # else (TypeError, KeyError, ...) still refused these values, and the user
+        # needs the section and the reason, not a traceback.
+        raise ConfigError(
+            f"invalid value in {where}: {config_cls.__name__} refused "
+            f"{_given(values)} ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _given(values: Mapping[str, Any]) -> str:
+    """``a=1, b='x'`` for the values a user gave, or "its defaults"."""
+    return ", ".join(f"{k}={v!r}" for k, v in values.items()) or "its defaults"
 
 
 def _problem(err: Any) -> str:

@@ -352,8 +352,24 @@ class PluginManager:
     def _unknown_message(self, kind: str, name: str, plugin: str) -> str:
         known = sorted(self._components[kind])
         if plugin:
+            info = self._infos.get(plugin)
+            providers = [c.plugin for c in self._components[kind].get(name, [])]
+            offered = f"; {kind} {name!r} comes from {', '.join(providers)}" if providers else ""
+            if info is None:
+                # the plugins that provide this component first, then any plugin
+                close = difflib.get_close_matches(plugin, providers or sorted(self._infos), n=1)
+                near = f" (did you mean {close[0]!r}?)" if close else ""
+                return (
+                    f"no plugin named {plugin!r} is installed{near}, so it provides no "
+                    f"{kind} {name!r}{offered}; `gankit plugins` lists the installed plugins"
+                )
+            if info.status != "loaded":
+                return (
+                    f"plugin {plugin!r} is {info.status}, so it provides no {kind} "
+                    f"{name!r}{offered}; `gankit plugins` says why"
+                )
             return (
-                f"plugin {plugin!r} provides no {kind} named {name!r}; "
+                f"plugin {plugin!r} provides no {kind} named {name!r}{offered}; "
                 f"check `gankit plugins` for what it provides"
             )
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)

@@ -201,3 +201,151 @@ def test_tensorboard_logger_opens_its_writer_with_the_flush_interval(tmp_path: P
 
     TensorBoardLogger(tmp_path, writer_class, flush_secs=7)
     assert opened["flush_secs"] == 7 and opened["log_dir"] == str(tmp_path / "tensorboard")
+
+
+# -- plugin mistakes are found at load or named as the plugin's -------------------------
+
+
+@dataclass
+class BadDefaults:
+    every: int = 0
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"every must be at least 1, got {self.every}")
+
+
+@dataclass
+class PickyOptions:
+    every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.every > 5:
+            raise TypeError("every too big")  # not ValueError: pydantic does not wrap it
+
+
+def test_options_whose_defaults_fail_their_own_checks_fail_the_plugin_at_load() -> None:
+    class Broken:
+        @hookimpl
+        def gankit_plugin_options(self) -> type:
+            return BadDefaults
+
+    info = get_manager().register_plugin(Broken(), name="bad-defaults")
+    assert info.status == "failed"
+    assert "BadDefaults() refuses its own defaults (ValueError: every must be at least 1" in (
+        info.error or ""
+    )
+
+
+def test_a_check_raising_other_than_valueerror_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    class Picky:
+        @hookimpl
+        def gankit_plugin_options(self) -> type:
+            return PickyOptions
+
+    get_manager().register_plugin(Picky(), name="picky")
+    run = tmp_path / "run"
+    code, _, err = cli(
+        capsys, "train", "--steps", "2", "--out", str(run), *TINY, "plugins.picky.every=9"
+    )
+    assert code == 2 and "Traceback" not in err
+    assert (
+        "invalid value in [plugins.picky]: PickyOptions refused every=9 (TypeError: every too big)"
+        in err
+    )
+
+
+def test_asking_for_another_plugins_options_is_the_plugins_mistake(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    class Nosy:
+        @hookimpl
+        def gankit_on_train_start(self, trainer: Any) -> None:
+            trainer.plugin_options("no-options")
+
+    get_manager().register_plugin(Nosy(), name="nosy")
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", str(tmp_path / "run"), *TINY)
+    assert code == 2
+    assert "trainer.plugin_options('no-options') asks for options that do not exist" in err
+    assert "options given for" not in err  # the user gave none
+
+
+# -- resuming when the plugins around a run have changed ----------------------------------
+
+
+def train_marked(capsys: pytest.CaptureFixture[str], run: Path) -> None:
+    code, _, err = cli(
+        capsys, "train", "--steps", "2", "--out", str(run), *TINY, f"plugins.{PLUGIN}.every=2"
+    )
+    assert code == 0, err
+
+
+def test_resume_without_the_plugin_of_the_runs_options_says_how_to_get_it_back(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    train_marked(capsys, run)
+    recorded = json.loads((run / "run.json").read_text())["plugin_versions"][PLUGIN]
+    assert recorded["version"] == "1.0"
+    get_manager().unregister_plugin(PLUGIN)
+    code, _, err = cli(capsys, "train", "--resume", str(run), "--steps", "3")
+    assert code == 2
+    assert f"the run has options for plugin {PLUGIN!r} (version 1.0), which is not installed" in err
+    assert "did you mean" not in err and "options given for" not in err
+
+
+def test_resume_after_the_plugin_renamed_an_option_points_at_run_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    train_marked(capsys, run)
+
+    @dataclass
+    class Renamed:
+        interval: int = 1
+
+    class NewMarker:
+        @hookimpl
+        def gankit_plugin_options(self) -> type:
+            return Renamed
+
+    manager = get_manager()
+    manager.unregister_plugin(PLUGIN)
+    manager.register_plugin(NewMarker(), name=PLUGIN, version="2.0")
+    code, _, err = cli(capsys, "train", "--resume", str(run), "--steps", "3")
+    assert code == 2
+    assert "'every'" in err and "as run.json's plugin_configs records them" in err
+    assert "install version 1.0 again, or correct plugin_configs in run.json" in err
+
+
+def test_resume_warns_when_a_plugin_with_event_hooks_went_or_came(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    code, _, err = cli(capsys, "train", "--steps", "2", "--out", str(run), *TINY)
+    assert code == 0, err
+    assert "no-options" in json.loads((run / "run.json").read_text())["plugin_versions"]
+    manager = get_manager()
+    manager.unregister_plugin("no-options")
+
+    class Newcomer:
+        @hookimpl
+        def gankit_on_train_start(self, trainer: Any) -> None:
+            pass
+
+    manager.register_plugin(Newcomer(), name="newcomer", version="0.3")
+    code, _, err = cli(capsys, "train", "--resume", str(run), "--steps", "3")
+    assert code == 0, err
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(
+        "plugin 'no-options', whose event hooks acted on the run when it last trained, is "
+        "not installed now: the run goes on without them" in w
+        for w in warnings
+    ), warnings
+    assert any(
+        "plugin 'newcomer' (version 0.3), whose event hooks act on every run, was not "
+        "installed when the run last trained" in w
+        for w in warnings
+    ), warnings

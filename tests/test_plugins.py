@@ -573,8 +573,14 @@ def test_same_name_from_two_plugins_needs_qualifying() -> None:
     g = gankit.create_generator("toy@plugA")
     assert type(g).origin == "A" and g(torch.randn(4, 3)).shape == (4, 2)
     assert type(gankit.create_discriminator("toy@plugB")).origin == "B"
-    with pytest.raises(UnknownComponentError, match="plugin 'plugC' provides no architecture"):
+    with pytest.raises(UnknownComponentError) as unknown:
         gankit.create_generator("toy@plugC")
+    assert str(unknown.value).startswith(
+        "no plugin named 'plugC' is installed (did you mean 'plugB'?), so it provides no "
+        "architecture 'toy'; architecture 'toy' comes from plugA, plugB"
+    )
+    with pytest.raises(UnknownComponentError, match="plugin 'plugA' provides no architecture"):
+        gankit.create_generator("other@plugA")
 
 
 def test_a_clash_with_a_builtin_name_is_reported_and_artifacts_still_load(

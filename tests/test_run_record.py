@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 
 from gankit import hookimpl
-from gankit.components import ArchConfig, Architecture, Dataset, Loss
+from gankit.components import ArchConfig, Architecture, Dataset, Loss, Regularizer
 from gankit.errors import AmbiguousComponentError, ConfigError
 from gankit.plugins import PluginManager, get_manager, set_manager
-from gankit.registry import create_loss
+from gankit.registry import create_loss, get_component
 from gankit.training.config import resolve, spec_from_json
 
 from cli_in_process import cli
@@ -74,6 +74,19 @@ def run_json(run: Path) -> dict[str, Any]:
 
 def _hinge(config: Any) -> Any:
     return create_loss("hinge@gankit-losses")
+
+
+class MoreR1:
+    """A plugin with another regularizer named ``r1`` (the built-in one again)."""
+
+    @hookimpl
+    def gankit_register_regularizers(self, register: Any) -> None:
+        builtin = get_component("regularizer", "r1@gankit-regularizers")
+        register(
+            Regularizer(
+                name="r1", description="r1 again", config=builtin.config, factory=builtin.factory
+            )
+        )
 
 
 class HingeAgain:
@@ -392,3 +405,44 @@ def test_a_resumed_run_keeps_its_tensorboard_events(capsys: pytest.CaptureFixtur
     assert code == 0, err
     files = event_files(run)
     assert len(files) == 2 and set(first) < set(files)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (['regularizers=["r1","r1"]'], "lists 'r1' more than once; list each once"),
+        (
+            ['regularizers=["r1","r1@gankit-regularizers"]'],
+            "lists r1@gankit-regularizers twice, as 'r1' and 'r1@gankit-regularizers'",
+        ),
+        (
+            ['regularizers=["r1@gankit-regularizers","r1@more-r1"]', "regularizers.r1.gamma=5"],
+            "lists it from several plugins: give them as "
+            "regularizers.r1@gankit-regularizers.KEY=VALUE",
+        ),
+    ],
+)
+def test_a_regularizer_is_listed_once_and_its_options_name_which(
+    overrides: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if any("more-r1" in o for o in overrides):  # (it makes the bare r1 ambiguous)
+        get_manager().register_plugin(MoreR1(), name="more-r1")
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", "run", *TINY, *overrides)
+    assert code == 2 and message in error_line(err), err
+
+
+def test_options_under_the_listed_qualified_name(capsys: pytest.CaptureFixture[str]) -> None:
+    get_manager().register_plugin(MoreR1(), name="more-r1")
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--steps",
+        "1",
+        "--out",
+        "run",
+        *TINY,
+        'regularizers=["r1@gankit-regularizers","r1@more-r1"]',
+        "regularizers.r1@gankit-regularizers.gamma=5",
+    )
+    assert code == 0, err
+    assert run_json(Path("run"))["regularizer_configs"]["r1@gankit-regularizers"] == {"gamma": 5}

@@ -422,6 +422,19 @@ def pin_components(spec: RunSpec, *, warn: bool = True) -> RunSpec:
         # plugins with event hooks act on every run, whatever its components
         if info.status == "loaded" and info.hooks and info.name not in plugins:
             plugins[info.name] = {"distribution": info.source, "version": info.version}
+    if warn and spec.plugin_versions:  # a recorded run goes on: say what acts on it differently
+        for plugin in sorted(set(spec.plugin_versions) - set(plugins)):
+            log.warning("%s", _events_gone(plugin, spec.plugin_versions[plugin], infos))
+        for plugin in sorted(set(plugins) - set(spec.plugin_versions)):
+            log.warning(
+                "plugin %r (version %s), whose event hooks act on every run, was not "
+                "installed when the run last trained; its hooks act on the rest of it, so it "
+                "may not continue as it would have (disable it with --disable-plugin %s to "
+                "avoid that)",
+                plugin,
+                _version_text(plugins[plugin]["version"]),
+                plugin,
+            )
     for plugin, now in sorted(plugins.items()):
         before = spec.plugin_versions.get(plugin, {}).get("version")
         if warn and before is not None and before != now["version"]:
@@ -487,33 +500,89 @@ def _missing_plugin(
     infos: dict[str, PluginInfo],
 ) -> str:
     """Why the plugin a run recorded for a component cannot provide it now, and the fix."""
-    version, dist = recorded.get("version", ""), recorded.get("distribution", "")
     trained = f"the run was trained with {kind} {name!r} from plugin {plugin!r}"
-    if version:
-        trained += f" (version {version})"
+    trained += _recorded_version(recorded)
+    unavailable = _plugin_unavailable(trained, plugin, recorded, infos)
+    if unavailable is not None:
+        return unavailable
+    info = infos[plugin]
+    return (
+        f"{trained}, but plugin {plugin!r} (now version {_version_text(info.version)}) no "
+        f"longer provides {kind} {base!r}: {_install_hint(plugin, recorded)} to resume the run"
+    )
+
+
+def missing_options_plugin(plugin: str, recorded: dict[str, str]) -> str | None:
+    """Why a run's options for ``plugin`` (run.json ``plugin_configs``) cannot be used now.
+
+    None when the plugin is loaded and declares options. ``recorded`` is the
+    plugin's entry in ``plugin_versions`` (empty when none was recorded).
+    """
+    infos = {info.name: info for info in get_manager().plugins()}
+    has = f"the run has options for plugin {plugin!r}{_recorded_version(recorded)}"
+    unavailable = _plugin_unavailable(has, plugin, recorded, infos)
+    if unavailable is not None:
+        return unavailable
+    info = infos[plugin]
+    if info.options is None:
+        return (
+            f"{has}, but plugin {plugin!r} (now version {_version_text(info.version)}) takes "
+            f"no options any more: {_install_hint(plugin, recorded)} to resume the run, or "
+            f"delete {plugin!r} from plugin_configs in run.json"
+        )
+    return None
+
+
+def _recorded_version(recorded: dict[str, str]) -> str:
+    version = recorded.get("version", "")
+    return f" (version {version})" if version else ""
+
+
+def _install_hint(plugin: str, recorded: dict[str, str]) -> str:
+    """``pip install 'DIST==VERSION'`` for a recorded plugin, as far as it is known."""
+    version, dist = recorded.get("version", ""), recorded.get("distribution", "")
     if dist:
-        install = f"pip install '{dist}=={version}'" if version else f"pip install {dist}"
-    else:
-        install = f"install the package that provides plugin {plugin!r}"
+        return f"pip install '{dist}=={version}'" if version else f"pip install {dist}"
+    return f"install the package that provides plugin {plugin!r}"
+
+
+def _plugin_unavailable(
+    what: str, plugin: str, recorded: dict[str, str], infos: dict[str, PluginInfo]
+) -> str | None:
+    """``what``, and why ``plugin`` is not there for a resume (None: it is loaded)."""
+    install = _install_hint(plugin, recorded)
     info = infos.get(plugin)
     if info is None:
         return (
-            f"{trained}, which is not installed: {install} to resume the run "
+            f"{what}, which is not installed: {install} to resume the run "
             f"(`gankit plugins` lists the installed plugins)"
         )
     if info.status == "disabled":
         return (
-            f"{trained}, but that plugin is disabled: drop it from --disable-plugin / "
+            f"{what}, but that plugin is disabled: drop it from --disable-plugin / "
             f"GANKIT_DISABLE_PLUGINS to resume the run"
         )
     if info.status == "failed":
         return (
-            f"{trained}, but that plugin failed to load ({info.error}): fix or reinstall it "
+            f"{what}, but that plugin failed to load ({info.error}): fix or reinstall it "
             f"({install}) to resume the run; `gankit plugins` shows every plugin's status"
         )
+    return None
+
+
+def _events_gone(plugin: str, recorded: dict[str, str], infos: dict[str, PluginInfo]) -> str:
+    """The warning for a recorded plugin with event hooks that no longer acts on the run."""
+    info = infos.get(plugin)
+    if info is None:
+        why = "is not installed now"
+    elif info.status != "loaded":
+        why = f"is {info.status} now"
+    else:
+        why = f"has no event hooks now (version {_version_text(info.version)})"
     return (
-        f"{trained}, but plugin {plugin!r} (now version {_version_text(info.version)}) no "
-        f"longer provides {kind} {base!r}: {install} to resume the run"
+        f"plugin {plugin!r}{_recorded_version(recorded)}, whose event hooks acted on the run "
+        f"when it last trained, {why}: the run goes on without them, so it may not continue "
+        f"as it would have ({_install_hint(plugin, recorded)}, or enable it, for that)"
     )
 
 
@@ -621,8 +690,12 @@ def resolve(
     make_config(loss, loss_values)
 
     reg_values: dict[str, dict[str, Any]] = {}
-    file_regs = _by_listed_name(file_values.get("regularizers", {}), train.regularizers)
-    split["regularizers"] = _by_listed_name(split["regularizers"], train.regularizers)
+    file_regs = _by_listed_name(
+        file_values.get("regularizers", {}), train.regularizers, "regularizers"
+    )
+    split["regularizers"] = _by_listed_name(
+        split["regularizers"], train.regularizers, "regularizers"
+    )
     for name in set(file_regs) | set(split["regularizers"]):
         if name not in train.regularizers:
             raise ConfigError(
@@ -631,13 +704,20 @@ def resolve(
             )
     metric_values = _metric_configs(
         train,
-        _by_listed_name(file_values.get("metrics", {}), train.metrics),
-        _by_listed_name(split["metrics"], train.metrics),
+        _by_listed_name(file_values.get("metrics", {}), train.metrics, "metrics"),
+        _by_listed_name(split["metrics"], train.metrics, "metrics"),
     )
+    listed_as: dict[tuple[str, str], str] = {}
     for name in train.regularizers:
         comp = _train_component(
             "regularizer", name, "regularizers", arch, name in arch.recipe.regularizers
         )
+        same = listed_as.setdefault((comp.name, comp.plugin), name)
+        if same != name:
+            raise ConfigError(
+                f"regularizers={list(train.regularizers)} lists {comp.name}{QUALIFIER}"
+                f"{comp.plugin} twice, as {same!r} and {name!r}; list it once"
+            )
         values = {
             **recipe_regs.get(name, {}),
             **file_regs.get(name, {}),
@@ -723,15 +803,30 @@ def _train_component(
         ) from None
 
 
-def _by_listed_name(options: dict[str, Any], listed: tuple[str, ...]) -> dict[str, Any]:
+def _by_listed_name(
+    options: dict[str, Any], listed: tuple[str, ...], section: str
+) -> dict[str, Any]:
     """Key options by the names as listed: ``r1`` options go to a listed ``r1@PLUGIN``.
 
-    A qualified name in ``regularizers``/``metrics`` still takes options under its
-    bare name (``regularizers.r1.gamma=5``) when only one listed entry has it.
+    A qualified name in ``regularizers``/``metrics`` (``section``) still takes
+    options under its bare name (``regularizers.r1.gamma=5``) when only one listed
+    entry has it; with several, the options must name one of them.
     """
+    repeated = sorted({n for n in listed if listed.count(n) > 1})
+    if repeated:
+        raise ConfigError(
+            f"{section}={list(listed)} lists {', '.join(map(repr, repeated))} more than once; "
+            f"list each once"
+        )
     out: dict[str, Any] = {}
     for name, values in options.items():
         matches = [n for n in listed if n.partition(QUALIFIER)[0] == name]
+        if name not in listed and len(matches) > 1:
+            raise ConfigError(
+                f"options given for {section} {name!r}, but {section}={list(matches)} lists "
+                f"it from several plugins: give them as {section}.{matches[0]}.KEY=VALUE "
+                f'(or [{section}."{matches[0]}"] in a config file) for the one they are for'
+            )
         key = matches[0] if name not in listed and len(matches) == 1 else name
         out[key] = {**out.get(key, {}), **values}
     return out

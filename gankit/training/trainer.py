@@ -62,6 +62,7 @@ from gankit.training import distributed, schedule
 from gankit.training.best import BestTracker
 from gankit.training.config import (
     RunSpec,
+    missing_options_plugin,
     pin_components,
     plugin_options_class,
     spec_from_json,
@@ -193,6 +194,11 @@ class Trainer:
         # components are built by the NAME@PLUGIN the run recorded (a resumed run is
         # not broken by a plugin installed since that provides the same name), and
         # run.json is written from this spec: it records each plugin and its version
+        recorded_versions = spec.plugin_versions  # as the run last recorded them
+        for plugin in spec.plugin_configs:  # before warnings that the run goes on without it
+            missing = missing_options_plugin(plugin, recorded_versions.get(plugin, {}))
+            if missing is not None:
+                raise ConfigError(missing)
         self.spec = spec = pin_components(spec, warn=self.dist.is_main)
         self.cfg = spec.train
         self.out_dir = Path(out_dir)
@@ -264,8 +270,7 @@ class Trainer:
         #: each plugin's run options, by plugin name (see :meth:`plugin_options`); the
         #: ones the run sets are checked now, so a resume after a plugin changed fails early
         self._plugin_options: dict[str, Any] = {}
-        for plugin in spec.plugin_configs:
-            self.plugin_options(plugin)
+        self._check_plugin_configs(recorded_versions)
         #: the data each metric compares with (its ``split``, built on first use)
         self.reference = ReferenceData(data_name, dict(spec.data_config), base=self.data)
         self.best = (
@@ -331,18 +336,50 @@ class Trainer:
         """The run's options for ``plugin``: an instance of its ``gankit_plugin_options`` dataclass.
 
         Built from ``plugins.PLUGIN.KEY=VALUE`` (or the ``[plugins.PLUGIN]`` table)
-        over the dataclass's defaults; the same object on every call.
+        over the dataclass's defaults; the same object on every call. A plugin
+        reads its own options (``trainer.plugin_options("my-plugin")``).
 
         Raises:
-            ConfigError: naming the plugin, when it is not loaded or declares no options.
+            PluginContractError: ``plugin`` is not loaded or declares no options (a
+                plugin asked for options that do not exist; the user set none).
         """
         if plugin not in self._plugin_options:
+            try:
+                options_class = plugin_options_class(plugin)
+            except ConfigError as exc:
+                raise PluginContractError(
+                    f"trainer.plugin_options({plugin!r}) asks for options that do not exist: "
+                    f"{str(exc).replace('options given for plugin', 'plugin', 1)}; a plugin "
+                    f"reads the options its own gankit_plugin_options declares"
+                ) from None
             self._plugin_options[plugin] = config_mod.build(
-                plugin_options_class(plugin),
+                options_class,
                 self.spec.plugin_configs.get(plugin, {}),
                 where=f"[plugins.{plugin}]",
             )
         return self._plugin_options[plugin]
+
+    def _check_plugin_configs(self, recorded_versions: dict[str, dict[str, str]]) -> None:
+        """Build the options the run sets for each plugin now, so a resume fails early.
+
+        A resumed run's options come from run.json: when their plugin has changed
+        them, the error says so and what to do, rather than blaming options the
+        user did not give in this command. ``recorded_versions`` is run.json's
+        ``plugin_versions`` as it was before this session.
+        """
+        for plugin, values in self.spec.plugin_configs.items():
+            recorded = recorded_versions.get(plugin, {})
+            try:
+                self.plugin_options(plugin)
+            except ConfigError as exc:
+                version = recorded.get("version")
+                raise ConfigError(
+                    f"{exc} (the run's options for plugin {plugin!r}, {values!r}, as "
+                    f"run.json's plugin_configs records them; if the plugin changed since "
+                    f"the run was recorded, install "
+                    f"{'version ' + version if version else 'the version it had'} again, "
+                    f"or correct plugin_configs in run.json)"
+                ) from None
 
     def _build_metrics(self) -> list[tuple[str, Any, Any]]:
         out = []
