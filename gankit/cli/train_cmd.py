@@ -221,8 +221,9 @@ def train_command(
     overrides: Annotated[
         list[str] | None,
         typer.Argument(
-            help="KEY=VALUE overrides, e.g. lr_g=1e-4 arch.latent_dim=64 data.size=32; "
-            "`gankit info train` lists the trainer's keys, `gankit info NAME` a component's",
+            help="KEY=VALUE overrides, e.g. lr_g=1e-4 arch.latent_dim=64 data.size=32 "
+            "regularizers.r1.gamma=5 plugins.PLUGIN.KEY=1; `gankit info train` lists the "
+            "trainer's keys, `gankit info NAME` a component's or a plugin's",
             show_default=False,
         ),
     ] = None,
