@@ -139,15 +139,25 @@ def test_train_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> No
 # -- a run that stopped before its first checkpoint ----------------------------------
 
 
+def unstarted_run(capsys: pytest.CaptureFixture[str], out: Path) -> str:
+    """Make ``out`` a run that stopped before its first checkpoint; return its stderr.
+
+    Learning rates this large make the first loss NaN, so the run stops at step 0
+    with its run.json written and no checkpoint.
+    """
+    code, _, err = cli(
+        capsys, "train", "--steps", "3", "--out", str(out), *TINY, "lr_g=1e38", "lr_d=1e38"
+    )
+    assert code == 2 and (out / "run.json").exists(), err
+    assert not list((out / "checkpoints").glob("ckpt-*.json"))
+    return err
+
+
 def test_unstarted_run_is_started_over_not_resumed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     out = tmp_path / "crashed"
-    # learning rates this large make the first loss NaN: the run stops at step 0
-    code, _, err = cli(
-        capsys, "train", "--steps", "3", "--out", str(out), *TINY, "lr_g=1e38", "lr_d=1e38"
-    )
-    assert code == 2 and "loss_g is nan" in error_line(err)
+    assert "loss_g is nan" in error_line(unstarted_run(capsys, out))
     assert (out / "run.json").exists() and not (out / "checkpoints").exists()
 
     code, _, err = cli(capsys, "train", "--resume", str(out))
@@ -431,11 +441,7 @@ def test_a_run_being_trained_is_not_touched_by_a_second_train(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "busy"
-    # a run that stopped before its first checkpoint, as a live run looks while it starts
-    code, _, err = cli(
-        capsys, "train", "--steps", "3", "--out", str(out), *TINY, "lr_g=1e38", "lr_d=1e38"
-    )
-    assert code == 2 and (out / "run.json").exists()
+    unstarted_run(capsys, out)  # as a live run looks while it starts
     (out / "metrics.jsonl").write_text('{"step": 1}\n')
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLD_LOCK, str(out / ".gankit.lock")],
@@ -470,10 +476,7 @@ def test_a_run_that_starts_while_a_second_train_resolves_its_options_is_kept(
     import gankit.training.config as config_mod
 
     out = tmp_path / "run"
-    code, _, err = cli(
-        capsys, "train", "--steps", "3", "--out", str(out), *TINY, "lr_g=1e38", "lr_d=1e38"
-    )
-    assert code == 2 and (out / "run.json").exists()  # stopped before its first checkpoint
+    unstarted_run(capsys, out)
     real_resolve = config_mod.resolve
 
     def resolve_while_another_run_checkpoints(*args: object, **kwargs: object) -> object:
