@@ -161,8 +161,26 @@ def _run_artifact(directory: Path) -> Path:
         return directory / "artifact"
     raise ArtifactError(
         f"the run in {str(directory)!r} has not written its artifact yet; "
-        f"finish it with `gankit train --resume {directory}`"
+        + _why_no_artifact(directory)
     )
+
+
+def _why_no_artifact(run_dir: Path) -> str:
+    """What to do about a run without an artifact, as far as its directory tells."""
+    from gankit.run_lock import LOCK_FILE, locked_by_another
+    from gankit.training import checkpoint as ckpt
+
+    if locked_by_another(run_dir):
+        return (
+            f"it is being trained now (another `gankit train` holds {run_dir / LOCK_FILE}); "
+            f"wait for it to end"
+        )
+    if ckpt.newest_step(run_dir / "checkpoints") is None:
+        return (
+            f"it stopped before its first checkpoint, so train it again: `gankit train "
+            f"--out {run_dir} ...` with its options starts it over"
+        )
+    return f"finish it with `gankit train --resume {run_dir}`"
 
 
 def read_info(directory: Path) -> ArtifactInfo:

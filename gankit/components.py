@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from gankit.errors import ConfigError
+
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
@@ -197,6 +199,20 @@ class Metric(Component):
 
     kind: ClassVar[str] = "metric"
     factory: Callable[[Any], Any] | None = None
+
+
+def check_unconditional(cfg: ArchConfig, arch: str) -> None:
+    """Raise :class:`ConfigError` if ``cfg`` asks an unconditional architecture for classes.
+
+    For a plugin whose networks take no labels, to call when building them: a
+    user's ``arch.num_classes=10`` then fails with a line naming the option,
+    not at the first step inside the network's forward.
+    """
+    if cfg.num_classes:
+        raise ConfigError(
+            f"{arch} is unconditional, so arch.num_classes must be 0, got {cfg.num_classes}; "
+            f"leave it out, or train a conditional architecture (cgan)"
+        )
 
 
 def check_config_class(config: Any, what: str) -> None:

@@ -8,6 +8,8 @@ an empty directory) is shared by the module; tests that train use their own.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import re
@@ -15,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -437,6 +440,65 @@ sys.stdin.read()  # until the test closes our stdin
 """
 
 
+@contextlib.contextmanager
+def lock_held_elsewhere(run: Path) -> Iterator[None]:
+    """Another process holds RUN/.gankit.lock for the duration, as a training run does."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(run / ".gankit.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.communicate("")
+
+
+def test_commands_reading_a_run_without_artifact_say_why_it_has_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    unstarted_run(capsys, run)
+    code, _, err = cli(capsys, "sample", str(run), "--n", "4", "--out", str(tmp_path / "x.png"))
+    assert code == 2
+    assert "has not written its artifact yet; it stopped before its first checkpoint" in err
+    with lock_held_elsewhere(run):
+        code, _, err = cli(capsys, "eval", str(run), "--metrics", "fd", "--n", "10")
+    assert code == 2
+    assert "it is being trained now (another `gankit train` holds" in error_line(err)
+    assert "--resume" not in err
+
+
+def test_a_started_run_being_trained_is_refused_as_busy_not_as_resumable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", str(run), *TINY)
+    assert code == 0, err
+    with lock_held_elsewhere(run):
+        code, _, err = cli(capsys, "train", "--steps", "1", "--out", str(run), *TINY)
+    assert code == 2
+    assert f"another `gankit train` is writing to '{run}'" in error_line(err)
+    assert "--resume" not in err
+
+
+def test_a_refused_config_leaves_no_run_directory_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "new" / "run"
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", str(out), *TINY, "device=cuda:7")
+    assert code == 2 and "Traceback" not in err
+    assert not out.exists()  # made by the command, removed again: nothing was written
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    code, _, err = cli(
+        capsys, "train", "--steps", "1", "--out", str(existing), *TINY, "device=cuda:7"
+    )
+    assert code == 2 and existing.is_dir()  # the user's own directory stays
+
+
 def test_a_run_being_trained_is_not_touched_by_a_second_train(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -491,3 +553,49 @@ def test_a_run_that_starts_while_a_second_train_resolves_its_options_is_kept(
     assert code == 2
     assert f"{str(out)!r} already holds a run" in error_line(err)
     assert (out / "metrics.jsonl").read_text() == '{"step": 1}\n'  # not cleared
+
+
+# -- values the trainer would have taken silently or failed on later ----------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["metrics_every=-1"], "metrics_every must be >= 0 (0: metrics only at the end), got -1"),
+        (["keep_checkpoints=0"], "keep_checkpoints must be at least 1"),
+        (["ema_kimg=0"], "ema_kimg must be positive"),
+        (["ema_rampup=-1"], "ema_rampup must be >= 0"),
+        (["dist_timeout=0"], "dist_timeout must be positive seconds, got 0.0"),
+        (["--seed", "-1"], "--seed must be from 0 to 2**32 - 1 for training, got -1"),
+        (["--seed", str(2**32)], "--seed must be from 0 to 2**32 - 1 for training"),
+        (["arch.num_classes=10"], "dcgan is unconditional, so arch.num_classes must be 0, got 10"),
+    ],
+)
+def test_train_values_are_refused_before_training(
+    args: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", str(out), *TINY, *args)
+    assert code == 2 and "Traceback" not in err
+    assert expected in error_line(err)
+    assert not (out / "checkpoints").exists()
+
+
+def test_a_damaged_run_json_says_where_a_copy_is(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run, damaged)
+    (damaged / "run.json").write_text('{"arch": "dcgan", "data": ')  # cut off mid-write
+    code, _, err = cli(capsys, "train", "--resume", str(damaged), "--steps", "5")
+    line = error_line(err)
+    assert code == 2 and "Traceback" not in err
+    assert f"{str(damaged / 'run.json')!r} is not valid JSON" in line
+    assert "copy it back to run.json to resume" in line
+    # following the advice works
+    record = json.loads((damaged / "checkpoints" / "ckpt-00000003.json").read_text())["run"]
+    (damaged / "run.json").write_text(json.dumps(record))
+    code, _, err = cli(capsys, "train", "--resume", str(damaged), "--steps", "4")
+    assert code == 0, err

@@ -485,7 +485,8 @@ def test_nan_before_any_checkpoint_says_none_was_written(
     with pytest.raises(TrainingDiverged) as info:
         Trainer(spec(**{"loss.mode": "nan"}), tmp_path / "run").fit()
     message = str(info.value)
-    assert message.startswith("step 0: loss_d is nan; training stopped. No checkpoint was written")
+    # counted from 1, as metrics.jsonl and the checkpoints count
+    assert message.startswith("step 1: loss_d is nan; training stopped. No checkpoint was written")
     assert "is kept" not in message
 
 
@@ -494,7 +495,7 @@ def test_nan_after_a_checkpoint_names_its_step(plugins: PluginManager, tmp_path:
     overrides = {"loss.mode": "nan", "loss.nan_at": 3, "checkpoint_every": 2}
     with pytest.raises(
         TrainingDiverged,
-        match=r"^step 3: loss_d is nan; training stopped. The newest checkpoint \(step 2\) in "
+        match=r"^step 4: loss_d is nan; training stopped. The newest checkpoint \(step 2\) in "
         rf"{re.escape(str(run / 'checkpoints'))} is kept",
     ):
         Trainer(spec(steps=6, **overrides), run).fit()

@@ -447,7 +447,7 @@ def test_nan_guard_names_step_and_keeps_last_checkpoint(tmp_path: Path) -> None:
     try:
         spec = tiny_spec(10, loss="nan-after", checkpoint_every=2)
         run = tmp_path / "run"
-        with pytest.raises(TrainingDiverged, match=r"step 3: loss_d is nan"):
+        with pytest.raises(TrainingDiverged, match=r"step 4: loss_d is nan"):
             Trainer(spec, run).fit()
         latest = ckpt.load_latest(run / "checkpoints")
         assert latest is not None and latest.step == 2

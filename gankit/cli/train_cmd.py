@@ -14,6 +14,7 @@ import typer
 from gankit import config as config_mod
 from gankit.cli.app import app
 from gankit.errors import GankitError
+from gankit.run_lock import LOCK_FILE, locked_by_another
 
 if TYPE_CHECKING:  # torch is imported lazily so `gankit --help` stays fast
     import torch
@@ -35,9 +36,6 @@ OUTPUT_SUFFIXES = (".png", ".npy")
 _SEED_RANGE = (-(2**63), 2**64 - 1)
 
 _STEP_GRID = re.compile(r"^step-\d+\.png$")
-
-#: held in the run directory by the process that trains it (the file stays; the lock goes)
-LOCK_FILE = ".gankit.lock"
 
 
 @contextlib.contextmanager
@@ -141,8 +139,12 @@ def _run_started(run_dir: Path) -> bool:
     )
 
 
-def _check_new_out(out: Path) -> bool:
-    """Refuse an ``--out`` a new run must not write to; True if it holds an unstarted run."""
+def _check_new_out(out: Path, *, locked_here: bool = False) -> bool:
+    """Refuse an ``--out`` a new run must not write to; True if it holds an unstarted run.
+
+    ``locked_here``: this process holds the run's lock already (so it is not asked
+    whether another does: a second lock on the file in this process would fail).
+    """
     from gankit.training.trainer import RUN_FILE
 
     if out.exists() and not out.is_dir():
@@ -150,6 +152,11 @@ def _check_new_out(out: Path) -> bool:
     if not out.is_dir():
         return False
     if (out / RUN_FILE).exists():
+        if _run_started(out) and not locked_here and locked_by_another(out):
+            raise GankitError(
+                f"another `gankit train` is writing to {str(out)!r} (it holds "
+                f"{out / LOCK_FILE}); wait for it to end, or choose another --out"
+            )
         if _run_started(out):
             raise GankitError(
                 f"{str(out)!r} already holds a run; continue it with `gankit train --resume "
@@ -163,6 +170,21 @@ def _check_new_out(out: Path) -> bool:
             f"choose an empty or new --out"
         )
     return False
+
+
+def _remove_if_empty(out: Path) -> None:
+    """Remove a run directory this command created when it failed before writing into it.
+
+    A config the trainer refused (a device the machine lacks, a size the network
+    cannot take) is found after the directory and its lock file were made; an
+    empty directory left behind would only be litter.
+    """
+    try:
+        if {p.name for p in out.iterdir()} <= {LOCK_FILE}:
+            (out / LOCK_FILE).unlink(missing_ok=True)
+            out.rmdir()
+    except OSError:
+        pass  # (best effort: another process may have begun to write into it)
 
 
 def _clear_unstarted(out: Path) -> None:
@@ -264,6 +286,10 @@ def train_command(
     from gankit.training.config import resolve
 
     _check_min("--steps", steps, 1, "; leave --steps out for the dataset's default")
+    if seed is not None and not 0 <= seed < 2**32:  # what TrainConfig.seed takes
+        raise GankitError(
+            f"--seed must be from 0 to 2**32 - 1 for training, got {seed}; use e.g. 0"
+        )
     if resume is not None:
         given = [
             name
@@ -298,6 +324,7 @@ def train_command(
             steps=steps,
             seed=seed,
         )
+        created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -305,13 +332,19 @@ def train_command(
                 f"cannot create the run directory {str(out)!r}: {exc.strerror or exc}; "
                 f"choose an --out in a writable place"
             ) from None
+        main = distributed.from_env().is_main
         with _run_lock(out):
-            # Checked again under the lock: the run seen above may have been another
-            # process's, which has since started or finished. Only the main process
-            # clears (the others under torchrun hold no lock and must not delete).
-            if distributed.from_env().is_main and _check_new_out(out):
-                _clear_unstarted(out)
-            _train(spec, out)
+            try:
+                # Checked again under the lock: the run seen above may have been another
+                # process's, which has since started or finished. Only the main process
+                # clears (the others under torchrun hold no lock and must not delete).
+                if main and _check_new_out(out, locked_here=True):
+                    _clear_unstarted(out)
+                _train(spec, out)
+            except BaseException:
+                if created and main:  # (under the lock: no other process is writing it)
+                    _remove_if_empty(out)
+                raise
 
 
 def _train(spec: RunSpec, run_dir: Path) -> None:

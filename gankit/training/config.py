@@ -252,6 +252,26 @@ class TrainConfig:
             )
         if self.max_minutes < 0:
             raise ValueError(f"max_minutes must be >= 0 (0: no limit), got {self.max_minutes}")
+        if self.metrics_every < 0:
+            raise ValueError(
+                f"metrics_every must be >= 0 (0: metrics only at the end), got {self.metrics_every}"
+            )
+        if self.keep_checkpoints < 1:
+            raise ValueError(
+                f"keep_checkpoints must be at least 1 (the newest is always kept), got "
+                f"{self.keep_checkpoints}"
+            )
+        if not self.ema_kimg > 0:
+            raise ValueError(
+                f"ema_kimg must be positive (a half-life in thousands of images), got "
+                f"{self.ema_kimg}; ema=false trains without the average"
+            )
+        if self.ema_rampup < 0:
+            raise ValueError(f"ema_rampup must be >= 0 (0: no ramp-up), got {self.ema_rampup}")
+        if self.ema_bn_batches < 0:
+            raise ValueError(f"ema_bn_batches must be >= 0, got {self.ema_bn_batches}")
+        if not self.dist_timeout > 0:
+            raise ValueError(f"dist_timeout must be positive seconds, got {self.dist_timeout}")
         if self.best_mode not in BEST_MODES:
             raise ValueError(f"best_mode must be 'min' or 'max', got {self.best_mode!r}")
         if self.best_metric and "/" not in self.best_metric:

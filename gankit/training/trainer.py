@@ -719,8 +719,8 @@ class Trainer:
                     else f"No checkpoint was written yet (checkpoint_every="
                     f"{self.cfg.checkpoint_every})"
                 )
-                raise TrainingDiverged(
-                    f"step {self.step}: {name} is {logs[name]}; training stopped. {kept}; "
+                raise TrainingDiverged(  # step counted from 1, as metrics.jsonl does
+                    f"step {self.step + 1}: {name} is {logs[name]}; training stopped. {kept}; "
                     f"try a lower learning rate, a gradient penalty, or amp=none"
                 )
         return logs
@@ -1090,4 +1090,17 @@ def load_run(run_dir: str | Path) -> RunSpec:
             f"{str(run_dir)!r} is not a gankit run directory (no {RUN_FILE}); "
             f"start one with `gankit train --out DIR`"
         )
-    return spec_from_json(json.loads(path.read_text()))
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GankitError(
+            f"{str(path)!r} is not valid JSON ({exc}); each checkpoint's JSON keeps the run's "
+            f"record under 'run' (checkpoints/ckpt-*.json): copy it back to {RUN_FILE} to "
+            f"resume"
+        ) from None
+    if not isinstance(raw, dict) or "arch" not in raw or "train" not in raw:
+        raise GankitError(
+            f"{str(path)!r} is not a gankit run record (no 'arch' and 'train'); restore it "
+            f"from a checkpoint's 'run' entry (checkpoints/ckpt-*.json)"
+        )
+    return spec_from_json(raw)

@@ -14,7 +14,7 @@ from torch import nn
 
 from gankit.blocks import check_image_shape, downsampling_stack, init_dcgan, upsampling_stack
 from gankit.blocks import widths as level_widths
-from gankit.components import ArchConfig
+from gankit.components import ArchConfig, check_unconditional
 from gankit.config import check_at_least
 from gankit.layers import MinibatchStdDev
 
@@ -57,6 +57,7 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, cfg: DCGANConfig) -> None:
         super().__init__()
+        check_unconditional(cfg, "dcgan")
         channels, size = check_image_shape(cfg.data_shape, "dcgan")
         check_at_least(cfg, 1, "g_width", "d_width")
         self.latent_dim = cfg.latent_dim
@@ -74,6 +75,7 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self, cfg: DCGANConfig) -> None:
         super().__init__()
+        check_unconditional(cfg, "dcgan")
         channels, size = check_image_shape(cfg.data_shape, "dcgan")
         check_at_least(cfg, 1, "g_width", "d_width")
         last = level_widths(cfg.d_width, size)[0]

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.components import ArchConfig
+from gankit.components import ArchConfig, check_unconditional
 from gankit.config import check_at_least
 from gankit.errors import ConfigError
 from gankit.layers import MinibatchStdDev
@@ -134,6 +134,7 @@ class ProGANGenerator(GrowingModule):
 
     def __init__(self, cfg: ProGANConfig) -> None:
         super().__init__()
+        check_unconditional(cfg, "progan")
         max_level = num_levels(cfg) - 1
         channels = int(cfg.data_shape[0])
         self.latent_dim = cfg.latent_dim
@@ -184,6 +185,7 @@ class ProGANDiscriminator(GrowingModule):
 
     def __init__(self, cfg: ProGANConfig) -> None:
         super().__init__()
+        check_unconditional(cfg, "progan")
         channels = int(cfg.data_shape[0])
         max_level = num_levels(cfg) - 1
         self.from_rgb = nn.ModuleList(

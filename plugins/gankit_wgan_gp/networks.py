@@ -21,7 +21,7 @@ from gankit.blocks import (
     upsampling_stack,
 )
 from gankit.blocks import widths as level_widths
-from gankit.components import ArchConfig
+from gankit.components import ArchConfig, check_unconditional
 from gankit.config import check_at_least
 from gankit.errors import ConfigError
 
@@ -82,6 +82,7 @@ class WGANGPGenerator(nn.Module):
 
     def __init__(self, cfg: WGANGPConfig) -> None:
         super().__init__()
+        check_unconditional(cfg, "wgan-gp")
         self.latent_dim = cfg.latent_dim
         self.vector = is_vector(cfg)
         if self.vector:
@@ -110,6 +111,7 @@ class WGANGPCritic(nn.Module):
 
     def __init__(self, cfg: WGANGPConfig) -> None:
         super().__init__()
+        check_unconditional(cfg, "wgan-gp")
         if cfg.critic_norm not in ("layer", "none"):
             raise ConfigError(
                 f"wgan-gp critic_norm must be 'layer' or 'none' (batch norm breaks the "
