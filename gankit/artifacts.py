@@ -175,10 +175,21 @@ def _why_no_artifact(run_dir: Path) -> str:
             f"it is being trained now (another `gankit train` holds {run_dir / LOCK_FILE}); "
             f"wait for it to end"
         )
-    if ckpt.newest_step(run_dir / "checkpoints") is None:
+    at = ckpt.newest_step(run_dir / "checkpoints")
+    if at is None:
         return (
             f"it stopped before its first checkpoint, so train it again: `gankit train "
             f"--out {run_dir} ...` with its options starts it over"
+        )
+    try:
+        steps = int(json.loads((run_dir / "run.json").read_text())["train"]["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        steps = None
+    if steps is not None and at >= steps:
+        return (
+            f"it trained all its {steps} steps, and its artifact/ was removed since; "
+            f"`gankit train --resume {run_dir} --steps {at + 1}` (or more) trains on and "
+            f"writes a new one"
         )
     return f"finish it with `gankit train --resume {run_dir}`"
 

@@ -27,7 +27,9 @@ def check_image_shape(data_shape: tuple[int, ...], arch: str) -> tuple[int, int]
     if size < MIN_SIZE or size > MAX_SIZE or size & (size - 1):
         raise ConfigError(
             f"{arch} needs a power-of-two size from {MIN_SIZE} to {MAX_SIZE}, got {size}; "
-            f"pad or resize the data (e.g. data.pad_to_32=true or data.size=32)"
+            f"pad or resize the data to such a size (the dataset's options, `gankit info "
+            f"DATASET`, say how: e.g. data.size=32 for digits, data.pad_to_32=true for "
+            f"fashion-mnist)"
         )
     return channels, size
 

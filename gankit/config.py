@@ -197,13 +197,24 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file, with an error that names the file and the problem."""
     path = Path(path)
+    name = str(path)
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+        raise ConfigError(f"config file {name!r} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {name!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start}): give a TOML file, saved as UTF-8"
+        ) from None
+    except OSError as exc:  # IsADirectoryError; PermissionError for a directory on Windows
+        if path.is_dir():
+            raise ConfigError(f"config file {name!r} is a directory: give a .toml file") from None
+        raise ConfigError(f"config file {name!r} cannot be read: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        raise ConfigError(f"config file {name!r} is not valid TOML: {exc}") from None
 
 
 def check_at_least(config: Any, least: int, *names: str, note: str = "") -> None:

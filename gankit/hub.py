@@ -677,7 +677,7 @@ class ZooEntry:
     architecture: str
     dataset: str
     resolution: str
-    license: str
+    license: str | None  # a Hub license id; None: none stated (gankit never picks one)
     artifact: str
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
@@ -877,7 +877,7 @@ def zoo_add(
     architecture: str | None = None,
     dataset: str | None = None,
     resolution: str | None = None,
-    license: str = "apache-2.0",
+    license: str | None = None,
     metrics: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
     description: str = "",
@@ -889,7 +889,9 @@ def zoo_add(
     The artifact is first loaded strictly (so a broken one never enters the zoo),
     then copied to ``<zoo>/NAME/``. ``architecture`` and ``dataset`` default to the
     artifact's own and must agree with it when given; ``metrics`` default to the
-    artifact's training metrics. The revision stays empty until ``zoo publish``.
+    artifact's training metrics. ``license`` (a Hub license id) is recorded as given:
+    without one the entry, and the model card ``zoo publish`` writes, state none.
+    The revision stays empty until ``zoo publish``.
     """
     import gankit
 

@@ -471,6 +471,22 @@ def test_commands_reading_a_run_without_artifact_say_why_it_has_none(
     assert "--resume" not in err
 
 
+def test_a_finished_run_whose_artifact_was_removed_is_told_how_to_get_one(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    shutil.rmtree(copy / "artifact")
+    code, _, err = cli(capsys, "sample", str(copy), "--n", "4", "--out", str(tmp_path / "x.png"))
+    assert code == 2
+    assert "it trained all its 3 steps, and its artifact/ was removed since" in error_line(err)
+    code, _, err = cli(capsys, "train", "--resume", str(copy), "--steps", "4")  # the advice
+    assert code == 0, err
+    assert (copy / "artifact" / "config.json").exists()
+
+
 def test_a_started_run_being_trained_is_refused_as_busy_not_as_resumable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -599,3 +615,22 @@ def test_a_damaged_run_json_says_where_a_copy_is(
     (damaged / "run.json").write_text(json.dumps(record))
     code, _, err = cli(capsys, "train", "--resume", str(damaged), "--steps", "4")
     assert code == 0, err
+
+
+def test_a_best_metric_the_metric_does_not_log_can_be_mended_and_resumed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    options = ["metrics=fd", "metrics.fd.n=20", "metrics_every=2", "checkpoint_every=1"]
+    code, _, err = cli(
+        capsys, "train", "--steps", "3", "--out", str(out), *TINY, *options, "best_metric=fd/nope"
+    )
+    line = error_line(err)
+    assert code == 2 and "best_metric='fd/nope' is not among the logged metric values" in line
+    assert f"in the 'train' section of {out / 'run.json'}, then continue with" in line
+    record = json.loads((out / "run.json").read_text())
+    record["train"]["best_metric"] = "fd/frechet_distance"
+    (out / "run.json").write_text(json.dumps(record))
+    code, _, err = cli(capsys, "train", "--resume", str(out))
+    assert code == 0, err
+    assert json.loads((out / "best.json").read_text())["metric"] == "fd/frechet_distance"

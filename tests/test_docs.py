@@ -210,3 +210,15 @@ def test_snippets_register_and_train_together(
     config = json.loads((artifact / "config.json").read_text())
     assert "mean-gap/gap" in config["metrics"]
     assert gankit.load_generator(str(artifact)).sample(4, seed=0).shape == (4, 2)
+
+
+def test_the_training_guides_config_file_resolves_for_the_default_run() -> None:
+    """The TOML example in docs/training.md works for `gankit train` with its defaults."""
+    guide = (ROOT / "docs" / "training.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", guide, flags=re.S)
+    assert example is not None
+    values = tomllib.loads(example.group(1))
+    spec = resolve("dcgan", "digits", values)
+    assert spec.train.steps == 3000 and spec.arch_config == {"latent_dim": 64}
+    assert spec.data_config == {"size": 32}
+    assert spec.regularizer_configs == {"r1": {"gamma": 5.0}}

@@ -346,6 +346,6 @@ def test_resume_warns_when_a_plugin_with_event_hooks_went_or_came(
     ), warnings
     assert any(
         "plugin 'newcomer' (version 0.3), whose event hooks act on every run, was not "
-        "installed when the run last trained" in w
+        "loaded (not installed, or disabled) when the run last trained" in w
         for w in warnings
     ), warnings

@@ -58,6 +58,27 @@ def eval_command_line(
     return shlex.join(argv)
 
 
+def check_json_out(path: Path) -> None:
+    """Raise :class:`GankitError` unless ``path`` can be written as ``--json``'s file.
+
+    It may not be a directory, and its nearest existing parent must be one (the
+    missing folders below it are created when the JSON is written).
+    """
+    if path.is_dir():
+        raise GankitError(
+            f"--json {str(path)!r} is a directory: give a file name, e.g. "
+            f"--json {str(path / 'metrics.json')!r}"
+        )
+    for parent in path.parents:
+        if parent.is_dir():
+            return
+        if parent.exists() or parent.is_symlink():
+            raise GankitError(
+                f"--json {str(path)!r}: {str(parent)!r} is not a directory; "
+                "give a path inside a directory"
+            )
+
+
 @app.command("eval")
 def eval_command(
     artifact: Annotated[str, typer.Argument(help="Artifact dir, run dir, zoo:NAME or hf://...")],
@@ -121,6 +142,8 @@ def eval_command(
     from gankit.registry import get_component, make_config
     from gankit.sampling import progress as showing_progress
 
+    if json_out is not None:
+        check_json_out(json_out)  # before the work, which a bad path would throw away
     g = gankit.load_generator(artifact)
     trained_on = g.config.get("dataset")
     data_name = data or _recorded_dataset(g.config)
@@ -173,8 +196,14 @@ def eval_command(
             table.add_row(name, key, f"{value:.4g}", where)
     Console().print(table)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(results, indent=2) + "\n")
+        try:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(results, indent=2) + "\n")
+        except OSError as exc:
+            raise GankitError(
+                f"--json {str(json_out)!r}: cannot write it: {exc.strerror or exc} "
+                "(the metrics are in the table above)"
+            ) from None
 
 
 def _recorded_dataset(config: dict[str, Any]) -> str | None:

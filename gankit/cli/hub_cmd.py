@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gankit import hub
+from gankit.artifacts import CONFIG_NAME
 from gankit.cli.app import app
 from gankit.errors import GankitError
 
@@ -30,6 +31,50 @@ EndpointOpt = Annotated[
     str | None,
     typer.Option("--endpoint", help="Hub endpoint URL (default: HF_ENDPOINT or huggingface.co)."),
 ]
+
+
+def check_run_has_artifact(source: Path) -> None:
+    """Raise :class:`GankitError` if ``source`` is a run (or its ``artifact/``) without an artifact.
+
+    A run directory (it has ``run.json``) stands for its ``artifact/``, which the run
+    writes when its training ends; without it the generic "not a gankit artifact"
+    would not say what to give instead.
+    """
+    run = source
+    if source.name == "artifact" and not (source / "run.json").exists():
+        run = source.parent
+    if not (run / "run.json").is_file() or (run / CONFIG_NAME).exists():
+        return
+    if (run / "artifact" / CONFIG_NAME).is_file():
+        return
+    raise GankitError(
+        f"the training run {str(run)!r} has no artifact: {str(run / 'artifact' / CONFIG_NAME)!r} "
+        f"is missing (a run writes it when its training ends); give the run, or its artifact "
+        f"directory {str(run / 'artifact')!r}, once that exists"
+    )
+
+
+def check_push_source(source: Path) -> None:
+    """Raise :class:`GankitError` unless ``source`` may be a local artifact for ``gankit push``.
+
+    ``zoo:NAME`` and ``hf://...`` are sources to load from, not directories to
+    upload: each gets a line saying which command does what was meant.
+    """
+    text = str(source)
+    if not source.exists() and text.startswith("zoo:"):
+        name = text[len("zoo:") :]
+        raise GankitError(
+            f"{text!r} is a zoo generator, and push uploads a local artifact or run "
+            f"directory: zoo generators are published to their Hub repositories with "
+            f"`gankit zoo publish {name}` (maintainers; `gankit zoo info {name}` shows its files)"
+        )
+    if not source.exists() and text.startswith("hf:/"):  # Path("hf://x") is "hf:/x"
+        spec = text[len("hf:/") :].lstrip("/")
+        raise GankitError(
+            f"'hf://{spec}' is on the Hub already, and push uploads a local artifact or run "
+            f"directory: download it with `gankit pull {spec}` and push that directory"
+        )
+    check_run_has_artifact(source)
 
 
 @app.command("push")
@@ -58,6 +103,7 @@ def push_command(
     Uses huggingface_hub's token (HF_TOKEN, or `hf auth login`). The model card
     states a license only when --license gives one.
     """
+    check_push_source(artifact)
     sha = hub.push(
         artifact,
         repo,
@@ -154,7 +200,7 @@ def zoo_info(
         f"architecture  {entry.architecture}",
         f"dataset       {entry.dataset}",
         f"resolution    {entry.resolution}",
-        f"license       {entry.license}",
+        f"license       {entry.license or '(none stated)'}",
         f"hub repo      {entry.repo_id}",
         f"revision      {entry.revision or '(unpublished)'}",
         f"sha256        {entry.sha256}  (model.safetensors)",
@@ -197,7 +243,14 @@ def zoo_add(
     resolution: Annotated[
         str | None, typer.Option("--resolution", help="e.g. 32x32 (default: from its shape).")
     ] = None,
-    license: Annotated[str, typer.Option("--license", help="License id.")] = "apache-2.0",
+    license: Annotated[
+        str | None,
+        typer.Option(
+            "--license",
+            help="License of the model, a Hub license id such as mit or apache-2.0 "
+            "(default: none; the entry and its model card then state no license).",
+        ),
+    ] = None,
     metrics: Annotated[
         Path | None,
         typer.Option(
@@ -225,6 +278,7 @@ def zoo_add(
 
             metric_values = catalogue_metrics(metric_values)  # written by `gankit eval --json`
     training = {"command": train_command} if train_command else {}
+    check_run_has_artifact(artifact)
     entry = hub.zoo_add(
         name,
         artifact,

@@ -66,7 +66,9 @@ class BestTracker:
             logged = sorted(k for k in logs if "/" in k)
             raise GankitError(
                 f"best_metric={self.key!r} is not among the logged metric values "
-                f"({', '.join(logged) or 'none'}); set best_metric to one of them"
+                f"({', '.join(logged) or 'none'}); set best_metric to one of them: for this "
+                f"run, in the 'train' section of {self.run_dir / 'run.json'}, then continue "
+                f"with `gankit train --resume {self.run_dir}`"
             )
         return float(logs[self.key])
 

@@ -447,10 +447,10 @@ def pin_components(spec: RunSpec, *, warn: bool = True) -> RunSpec:
             log.warning("%s", _events_gone(plugin, spec.plugin_versions[plugin], infos))
         for plugin in sorted(set(plugins) - set(spec.plugin_versions)):
             log.warning(
-                "plugin %r (version %s), whose event hooks act on every run, was not "
-                "installed when the run last trained; its hooks act on the rest of it, so it "
-                "may not continue as it would have (disable it with --disable-plugin %s to "
-                "avoid that)",
+                "plugin %r (version %s), whose event hooks act on every run, was not loaded "
+                "(not installed, or disabled) when the run last trained; its hooks act on the "
+                "rest of it, so it may not continue as it would have (disable it with "
+                "--disable-plugin %s to avoid that)",
                 plugin,
                 _version_text(plugins[plugin]["version"]),
                 plugin,
@@ -593,16 +593,19 @@ def _plugin_unavailable(
 def _events_gone(plugin: str, recorded: dict[str, str], infos: dict[str, PluginInfo]) -> str:
     """The warning for a recorded plugin with event hooks that no longer acts on the run."""
     info = infos.get(plugin)
+    fix = _install_hint(plugin, recorded)
     if info is None:
         why = "is not installed now"
+    elif info.status == "disabled":
+        why, fix = "is disabled now", "drop it from --disable-plugin / GANKIT_DISABLE_PLUGINS"
     elif info.status != "loaded":
-        why = f"is {info.status} now"
+        why, fix = f"is {info.status} now", f"fix or reinstall it ({fix}; `gankit plugins`)"
     else:
         why = f"has no event hooks now (version {_version_text(info.version)})"
     return (
         f"plugin {plugin!r}{_recorded_version(recorded)}, whose event hooks acted on the run "
         f"when it last trained, {why}: the run goes on without them, so it may not continue "
-        f"as it would have ({_install_hint(plugin, recorded)}, or enable it, for that)"
+        f"as it would have ({fix} for that)"
     )
 
 
