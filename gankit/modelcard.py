@@ -81,8 +81,9 @@ def model_card(
 
     The front matter carries ``library_name: gankit``, tags, the pipeline tag
     (image generators only, see :func:`pipeline_tag`), the dataset, the license
-    (only when ``license`` is given) and the metrics (each metric a dict with at
-    least ``value``, and ideally ``extractor``, ``n`` and ``command``).
+    (only when ``license`` is given) and the names of the metrics, a list as the
+    Hub's schema has it; their values (each metric a dict with at least ``value``,
+    and ideally ``extractor``, ``n`` and ``command``) go in the card's table.
     """
     from gankit import __version__
 
@@ -99,10 +100,10 @@ def model_card(
         lines.append(f"license: {_yaml_scalar(license)}")
     lines.append(f"training_steps: {steps}")
     if metrics:
-        lines.append("metrics:")
-        for name, m in metrics.items():
-            value = m.get("value") if isinstance(m, dict) else m
-            lines.append(f"  {name}: {json.dumps(value)}")
+        # The Hub's card schema takes `metrics` as a list of metric ids; the values
+        # are in the table below (and in config.json), and `gankit push` writes them
+        # as `model-index` results.
+        lines.append(f"metrics: {_yaml_list(list(metrics))}")
     lines.append("---")
     body = [
         f"# {arch} trained on {dataset}",

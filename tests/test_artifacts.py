@@ -171,3 +171,9 @@ def test_card_has_a_license_only_when_one_is_given() -> None:
     assert "license" not in _front_matter(card) and "license:" not in card
     assert _front_matter(_card(IMAGES, license="mit"))["license"] == "mit"
     assert _front_matter(_card(POINTS, license="cc-by-4.0"))["license"] == "cc-by-4.0"
+
+
+def test_card_lists_metric_names_as_the_hub_schema_does_and_tables_the_values() -> None:
+    card = _card(IMAGES)
+    assert _front_matter(card)["metrics"] == ["fd"]  # a list of ids, not a mapping
+    assert "| fd | 1.5 |" in card

@@ -277,3 +277,13 @@ def test_push_of_a_hub_source_names_pull(capsys: pytest.CaptureFixture[str]) -> 
     line = error_line(err)
     assert "'hf://alice/m@main' is on the Hub already" in line
     assert "`gankit pull alice/m@main`" in line
+
+
+def test_a_misspelt_section_is_named_with_the_one_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text("[trian]\nsteps = 3\n")
+    code, _, err = cli(capsys, "train", "--config", str(config), "--out", str(tmp_path / "r"))
+    assert code == 2
+    assert "unknown section(s) ['trian'] in the config file ([trian]: did you mean [train]?)" in err

@@ -679,8 +679,13 @@ def resolve(
         )
     unknown = set(file_values) - set(SECTIONS)
     if unknown:
+        import difflib
+
+        near = {u: difflib.get_close_matches(u, SECTIONS, n=1) for u in sorted(unknown)}
+        hints = [f"[{u}]: did you mean [{m[0]}]?" for u, m in near.items() if m]
         raise ConfigError(
-            f"unknown section(s) {sorted(unknown)} in the config file; "
+            f"unknown section(s) {sorted(unknown)} in the config file"
+            f"{' (' + '; '.join(hints) + ')' if hints else ''}; "
             f"valid sections: {', '.join(SECTIONS)}"
         )
     split = _split_overrides(dict(overrides or {}), arch, data.config)
