@@ -446,3 +446,14 @@ def test_options_under_the_listed_qualified_name(capsys: pytest.CaptureFixture[s
     )
     assert code == 0, err
     assert run_json(Path("run"))["regularizer_configs"]["r1@gankit-regularizers"] == {"gamma": 5}
+
+
+def test_run_json_records_options_as_the_run_used_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    train(capsys, Path("run"), 1, "regularizers=r1", "regularizers.r1.gamma=5", "data.size=16.0")
+    text = (Path("run") / "run.json").read_text()
+    record = json.loads(text)
+    assert record["regularizer_configs"] == {"r1": {"gamma": 5.0}}
+    assert '"gamma": 5.0' in text  # a float option given as 5 is recorded as the float it is
+    assert record["data_config"]["size"] == 16 and isinstance(record["data_config"]["size"], int)

@@ -709,13 +709,14 @@ def resolve(
     arch_values = {**file_values.get("arch", {}), **split["arch"]}
     config_mod.check_keys(arch.config, arch_values, f"[arch] of {arch.name!r}")
     data_values = {**file_values.get("data", {}), **split["data"]}
-    make_config(data, data_values)  # validate now; built again when the data is loaded
+    # validated now (built again when the data is loaded); recorded as the values it took
+    data_values = _as_built(make_config(data, data_values), data_values)
 
     loss = _train_component("loss", train.loss, "loss", arch, train.loss == arch.recipe.loss)
     loss_values = {**file_values.get("loss", {}), **split["loss"]}
     if train.loss == arch.recipe.loss:
         loss_values = {**recipe_loss, **loss_values}
-    make_config(loss, loss_values)
+    loss_values = _as_built(make_config(loss, loss_values), loss_values)
 
     reg_values: dict[str, dict[str, Any]] = {}
     file_regs = _by_listed_name(
@@ -751,8 +752,7 @@ def resolve(
             **file_regs.get(name, {}),
             **split["regularizers"].get(name, {}),
         }
-        make_config(comp, values)
-        reg_values[name] = values
+        reg_values[name] = _as_built(make_config(comp, values), values)
 
     spec = RunSpec(
         arch=arch_name,
@@ -781,8 +781,8 @@ def _plugin_configs(
                 f"as a table, [plugins.{name}] with KEY = VALUE lines"
             )
         values = {**file_part, **split_plugins.get(name, {})}
-        config_mod.build(plugin_options_class(name), values, where=f"[plugins.{name}]")
-        out[name] = _jsonable(values)
+        built = config_mod.build(plugin_options_class(name), values, where=f"[plugins.{name}]")
+        out[name] = _as_built(built, values)
     return out
 
 
@@ -874,9 +874,9 @@ def _metric_configs(
     for name in train.metrics:
         comp = get_component("metric", name)
         values = {**from_file.get(name, {}), **from_overrides.get(name, {})}
-        make_config(comp, values)
+        built = make_config(comp, values)
         if values:
-            out[name] = values
+            out[name] = _as_built(built, values)
     if train.best_metric:
         metric = train.best_metric.split("/", 1)[0]
         if metric not in train.metrics:
@@ -890,6 +890,16 @@ def _metric_configs(
                 f"metrics_every={train.metrics_every}; set metrics_every to a positive interval"
             )
     return out
+
+
+def _as_built(config: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """The options a user gave, as the built ``config`` holds them (JSON values).
+
+    run.json records what the run used: ``every=true`` for an ``int`` field is
+    recorded as 1, ``enabled=yes`` as true, a float field's ``10`` as 10.0.
+    """
+    built = config_mod.to_json(config)
+    return {key: built[key] for key in given}
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
