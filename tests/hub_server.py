@@ -527,3 +527,17 @@ def hub_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         yield HubEnv(server, url, home, cache, dict(os.environ))
     finally:
         server.stop()
+
+
+#: the zoo shipped in the repository
+ZOO = Path(__file__).resolve().parents[1] / "zoo" / "gankit_zoo"
+
+
+def zoo_copy_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temp copy of the zoo, used as the zoo (GANKIT_ZOO_DIR); the real one stays untouched."""
+    import shutil
+
+    copy = tmp_path / "zoo"
+    shutil.copytree(ZOO, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setenv("GANKIT_ZOO_DIR", str(copy))
+    return copy

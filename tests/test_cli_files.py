@@ -20,7 +20,7 @@ import yaml
 from gankit import hub
 
 from cli_in_process import cli
-from hub_server import HubEnv, hub_environment
+from hub_server import HubEnv, hub_environment, zoo_copy_in
 from tiny_run import TINY_ARGS
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo" / "gankit_zoo"
@@ -59,11 +59,8 @@ def run_without_artifact(run: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def zoo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temp copy of the zoo, used as the zoo (GANKIT_ZOO_DIR); the real one stays untouched."""
-    copy = tmp_path / "zoo"
-    shutil.copytree(ZOO, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setenv("GANKIT_ZOO_DIR", str(copy))
-    return copy
+    """A temp copy of the zoo, used as the zoo (GANKIT_ZOO_DIR)."""
+    return zoo_copy_in(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -521,22 +521,13 @@ def test_a_run_being_trained_is_not_touched_by_a_second_train(
     out = tmp_path / "busy"
     unstarted_run(capsys, out)  # as a live run looks while it starts
     (out / "metrics.jsonl").write_text('{"step": 1}\n')
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLD_LOCK, str(out / ".gankit.lock")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(out):
         for args in (["--out", str(out), *TINY], ["--resume", str(out)]):
             code, _, err = cli(capsys, "train", "--steps", "3", *args)
             assert code == 2
             assert f"another `gankit train` is writing to '{out}'" in error_line(err)
         # the other process's files are as it left them
         assert (out / "metrics.jsonl").read_text() == '{"step": 1}\n'
-    finally:
-        holder.communicate("")
     # once it has ended, the directory is free (and the lock file alone is no obstacle)
     code, _, err = cli(capsys, "train", "--steps", "3", "--out", str(out), *TINY)
     assert code == 0, err

@@ -20,7 +20,7 @@ from gankit import artifacts, hub
 from gankit.cli import app
 from gankit.errors import ArtifactError, GankitError, HubError, IntegrityError
 
-from hub_server import HubEnv, hub_environment
+from hub_server import HubEnv, hub_environment, zoo_copy_in
 
 NAME = "dcgan-fashion-mnist"
 ZOO = Path(__file__).resolve().parents[1] / "zoo" / "gankit_zoo"
@@ -34,11 +34,8 @@ def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubEnv]
 
 @pytest.fixture
 def zoo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temp copy of the zoo, used as the zoo (GANKIT_ZOO_DIR); the real one stays untouched."""
-    copy = tmp_path / "zoo"
-    shutil.copytree(ZOO, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setenv("GANKIT_ZOO_DIR", str(copy))
-    return copy
+    """A temp copy of the zoo, used as the zoo (GANKIT_ZOO_DIR)."""
+    return zoo_copy_in(tmp_path, monkeypatch)
 
 
 def test_catalogue_entries_are_complete_and_match_the_shipped_files() -> None:
