@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.table import Table
 
 from gankit import hub
-from gankit.artifacts import CONFIG_NAME
 from gankit.cli.app import app
 from gankit.errors import GankitError
 
@@ -31,27 +30,6 @@ EndpointOpt = Annotated[
     str | None,
     typer.Option("--endpoint", help="Hub endpoint URL (default: HF_ENDPOINT or huggingface.co)."),
 ]
-
-
-def check_run_has_artifact(source: Path) -> None:
-    """Raise :class:`GankitError` if ``source`` is a run (or its ``artifact/``) without an artifact.
-
-    A run directory (it has ``run.json``) stands for its ``artifact/``, which the run
-    writes when its training ends; without it the generic "not a gankit artifact"
-    would not say what to give instead.
-    """
-    run = source
-    if source.name == "artifact" and not (source / "run.json").exists():
-        run = source.parent
-    if not (run / "run.json").is_file() or (run / CONFIG_NAME).exists():
-        return
-    if (run / "artifact" / CONFIG_NAME).is_file():
-        return
-    raise GankitError(
-        f"the training run {str(run)!r} has no artifact: {str(run / 'artifact' / CONFIG_NAME)!r} "
-        f"is missing (a run writes it when its training ends); give the run, or its artifact "
-        f"directory {str(run / 'artifact')!r}, once that exists"
-    )
 
 
 def check_push_source(source: Path) -> None:
@@ -74,7 +52,6 @@ def check_push_source(source: Path) -> None:
             f"'hf://{spec}' is on the Hub already, and push uploads a local artifact or run "
             f"directory: download it with `gankit pull {spec}` and push that directory"
         )
-    check_run_has_artifact(source)
 
 
 @app.command("push")
@@ -278,7 +255,6 @@ def zoo_add(
 
             metric_values = catalogue_metrics(metric_values)  # written by `gankit eval --json`
     training = {"command": train_command} if train_command else {}
-    check_run_has_artifact(artifact)
     entry = hub.zoo_add(
         name,
         artifact,

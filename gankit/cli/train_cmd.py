@@ -152,12 +152,12 @@ def _check_new_out(out: Path, *, locked_here: bool = False) -> bool:
     if not out.is_dir():
         return False
     if (out / RUN_FILE).exists():
-        if _run_started(out) and not locked_here and locked_by_another(out):
-            raise GankitError(
-                f"another `gankit train` is writing to {str(out)!r} (it holds "
-                f"{out / LOCK_FILE}); wait for it to end, or choose another --out"
-            )
         if _run_started(out):
+            if not locked_here and locked_by_another(out):
+                raise GankitError(
+                    f"another `gankit train` is writing to {str(out)!r} (it holds "
+                    f"{out / LOCK_FILE}); wait for it to end, or choose another --out"
+                )
             raise GankitError(
                 f"{str(out)!r} already holds a run; continue it with `gankit train --resume "
                 f"{out}` or choose another --out"
