@@ -174,6 +174,11 @@ def artifact(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     # varies with its draw (ProGAN's mean difference: 0.008 to 0.031 over seeds 0 to
     # 11, seed 0 just over the 0.03 tolerance; the trained zoo ProGAN: 0.013 to 0.019),
     # so an unseeded draw made test_int8_export_of_every_architecture fail now and then.
+    # (Measured on 2026-12-07 by a scratch script, not kept: for s in 0..11,
+    # torch.manual_seed(s), _build_artifact(progan), export_onnx(int8=True), reading
+    # the mean differences its parity check logs; the zoo figures are export_onnx(
+    # int8=True) of zoo/gankit_zoo/progan-fashion-mnist. Seed 1 was chosen after seed 0
+    # failed.)
     with torch.random.fork_rng():
         torch.manual_seed(1)
         _build_artifact(arch, out)
