@@ -153,16 +153,32 @@ class LoadedGenerator(GeneratorSampler):
         self.eval()
 
 
+def check_run_has_artifact(source: Path) -> None:
+    """Raise :class:`ArtifactError` if ``source`` is a run (or its ``artifact/``) without one.
+
+    A training run directory (it has ``run.json``) stands for its ``artifact/``,
+    which the run writes when its training ends. Without it, the generic "not a
+    gankit artifact" would not say why there is none or what to do; this error
+    says both (see :func:`_why_no_artifact`). Anything else passes unchecked.
+    """
+    run = source
+    if source.name == "artifact" and not (source / "run.json").exists():
+        run = source.parent
+    if not (run / "run.json").is_file() or (run / CONFIG_NAME).exists():
+        return
+    if (run / "artifact" / CONFIG_NAME).is_file():
+        return
+    raise ArtifactError(
+        f"the training run {str(run)!r} has not written its artifact yet; " + _why_no_artifact(run)
+    )
+
+
 def _run_artifact(directory: Path) -> Path:
     """A training run directory stands for its ``artifact/`` sub-directory."""
+    check_run_has_artifact(directory)
     if (directory / CONFIG_NAME).exists() or not (directory / "run.json").exists():
         return directory
-    if (directory / "artifact" / CONFIG_NAME).exists():
-        return directory / "artifact"
-    raise ArtifactError(
-        f"the run in {str(directory)!r} has not written its artifact yet; "
-        + _why_no_artifact(directory)
-    )
+    return directory / "artifact"
 
 
 def _why_no_artifact(run_dir: Path) -> str:
@@ -187,7 +203,7 @@ def _why_no_artifact(run_dir: Path) -> str:
         steps = None
     if steps is not None and at >= steps:
         return (
-            f"it trained all its {steps} steps, and its artifact/ was removed since; "
+            f"its training ended at step {at} of {steps}, and its artifact/ was removed since; "
             f"`gankit train --resume {run_dir} --steps {at + 1}` (or more) trains on and "
             f"writes a new one"
         )
@@ -338,6 +354,7 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Lo
         directory = hub.resolve(text)
     else:
         directory = Path(text).expanduser()
+        check_run_has_artifact(directory)  # also for RUN/artifact, before "no such directory"
         if not directory.exists():
             raise _missing_source(text)
     if directory.is_file():

@@ -49,6 +49,7 @@ from gankit.artifacts import (
     SAMPLES_NAME,
     WEIGHTS_NAME,
     ArtifactInfo,
+    check_run_has_artifact,
     follow_umask,
     make_temp_dir,
     read_info,
@@ -568,31 +569,10 @@ def with_metrics(body: str, metrics: Mapping[str, Any]) -> str:
     return body.rstrip("\n") + "\n\n" + table
 
 
-def _check_run_has_artifact(source: Path) -> None:
-    """Raise :class:`ArtifactError` if ``source`` is a run (or its ``artifact/``) without one.
-
-    A run directory (it has ``run.json``) stands for its ``artifact/``, which the run
-    writes when its training ends; without it the generic "not a gankit artifact"
-    would not say what to give instead.
-    """
-    run = source
-    if source.name == "artifact" and not (source / "run.json").exists():
-        run = source.parent
-    if not (run / "run.json").is_file() or (run / CONFIG_NAME).exists():
-        return
-    if (run / "artifact" / CONFIG_NAME).is_file():
-        return
-    raise ArtifactError(
-        f"the training run {str(run)!r} has no artifact: {str(run / 'artifact' / CONFIG_NAME)!r} "
-        f"is missing (a run writes it when its training ends); give the run, or its artifact "
-        f"directory {str(run / 'artifact')!r}, once that exists"
-    )
-
-
 def _artifact_dir(artifact: str | Path) -> Path:
     """The artifact directory ``artifact`` names (itself, or a run's ``artifact/``), checked."""
     directory = Path(artifact)
-    _check_run_has_artifact(directory)
+    check_run_has_artifact(directory)
     if (directory / "artifact" / CONFIG_NAME).is_file():
         directory = directory / "artifact"
     if directory.is_file():

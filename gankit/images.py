@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from torchvision.utils import make_grid
+
+from gankit.grids import make_grid
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -20,15 +21,8 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2) 
     """Arrange images in ``[-1, 1]`` into one PIL image, ``nrow`` per row (default: square)."""
     if images.ndim != 4:
         raise ValueError(f"expected images [B, C, H, W], got shape {tuple(images.shape)}")
-    n = images.shape[0]
-    nrow = nrow or max(1, int(np.ceil(np.sqrt(n))))
-    grid = make_grid(
-        images.detach().float().cpu().clamp(-1, 1), nrow=nrow, padding=padding, pad_value=-1.0
-    )
-    arr = to_uint8(grid.unsqueeze(0))[0]
-    if arr.shape[2] == 1:
-        return Image.fromarray(arr[:, :, 0], mode="L")
-    return Image.fromarray(arr, mode="RGB")
+    arr = make_grid(to_uint8(images), nrow=nrow, padding=padding)
+    return Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
 
 
 def scatter_image(

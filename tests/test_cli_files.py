@@ -246,15 +246,17 @@ def test_push_of_a_run_without_an_artifact_says_so(
 ) -> None:
     bare = run_without_artifact
     expected = (
-        f"error: the training run {str(bare)!r} has no artifact: "
-        f"{str(bare / 'artifact' / 'config.json')!r} is missing (a run writes it when its "
-        f"training ends); give the run, or its artifact directory {str(bare / 'artifact')!r}, "
-        "once that exists"
+        f"error: the training run {str(bare)!r} has not written its artifact yet; its training "
+        f"ended at step 1 of 1, and its artifact/ was removed since; `gankit train --resume "
+        f"{bare} --steps 2` (or more) trains on and writes a new one"
     )
     for source in (bare, bare / "artifact"):
         code, _, err = cli(capsys, "push", str(source), "--repo", "alice/m")
         assert code == 2
         assert error_line(err) == expected
+        # sample, eval and export load through the same check, so they say the same
+        code, _, err = cli(capsys, "sample", str(source), "--out", str(bare / "s.png"))
+        assert code == 2 and error_line(err) == expected
     code, _, err = cli(capsys, "zoo", "add", "x", str(bare), "--repo", "alice/m")
     assert code == 2 and error_line(err) == expected
 

@@ -4,34 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 import zipfile
 
 import numpy as np
 from PIL import Image
 
+from gankit.grids import make_grid
+
 PNG = "image/png"
 NPY = "application/octet-stream"
 JSON = "application/json"
 ZIP = "application/zip"
-
-
-def make_grid(images: np.ndarray, nrow: int | None = None, padding: int = 2) -> np.ndarray:
-    """Tile uint8 images ``[n, H, W, C]`` into one ``[H', W', C]`` image (black padding).
-
-    ``nrow`` images per row, a square-ish grid by default; the layout of
-    ``torchvision.utils.make_grid`` (and so of ``gankit.images.grid_image``).
-    """
-    n, h, w, c = images.shape
-    nrow = nrow or max(1, math.ceil(math.sqrt(n)))
-    cols = min(nrow, n)
-    rows = math.ceil(n / cols)
-    grid = np.zeros((rows * (h + padding) + padding, cols * (w + padding) + padding, c), np.uint8)
-    for i in range(n):
-        y = (i // cols) * (h + padding) + padding
-        x = (i % cols) * (w + padding) + padding
-        grid[y : y + h, x : x + w] = images[i]
-    return grid
 
 
 def png_bytes(image: np.ndarray) -> bytes:
