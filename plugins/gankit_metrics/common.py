@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import field
 from typing import Any
 
@@ -10,6 +10,7 @@ import torch
 
 from gankit.data import TensorData
 from gankit.errors import ConfigError, GankitError
+from gankit_metrics.feature_cache import cached_features
 
 #: the help text of the ``split`` field, shared by the metrics that compare with data
 SPLIT_HELP = "the dataset split the samples are compared with (default: its test split)"
@@ -40,7 +41,8 @@ class ReferenceFeatures:
 
     The trainer scores the same reference data at every metric step; caching
     its features means only the generated samples are run through the
-    feature extractor again.
+    feature extractor again. With an ``identity`` the features are also kept
+    on disk for later runs (:mod:`gankit_metrics.feature_cache`).
     """
 
     def __init__(self) -> None:
@@ -48,9 +50,23 @@ class ReferenceFeatures:
         self._key: Any = None
         self._value: Any = None
 
-    def get(self, data: TensorData, key: Any, compute: Callable[[torch.Tensor], Any]) -> Any:
-        """``compute(data.samples)``, or the cached result for the same ``data`` and ``key``."""
+    def get(
+        self,
+        data: TensorData,
+        key: Any,
+        compute: Callable[[torch.Tensor], Any],
+        identity: Mapping[str, str] | None = None,
+    ) -> Any:
+        """``compute(data.samples)``, or the cached result for the same ``data`` and ``key``.
+
+        ``identity`` describes the extractor and how it runs (its weights' digest,
+        batch size, device), everything but the images that the features depend
+        on; given, the result is also read from and stored in gankit's cache.
+        """
         if self._data is not data or self._key != key:
-            self._value = compute(data.samples)
+            if identity is None:
+                self._value = compute(data.samples)
+            else:
+                self._value = cached_features(data.samples, identity, compute)
             self._data, self._key = data, key
         return self._value

@@ -33,6 +33,7 @@ from gankit_metrics.common import (
     check_images,
     option,
 )
+from gankit_metrics.feature_cache import file_digest
 from gankit_metrics.frechet import frechet_distance
 from gankit_metrics.samples import draw_samples
 
@@ -134,7 +135,14 @@ class FrechetDistance(_DomainMetric):
         if len(data) < 2:
             raise GankitError(f"metric fd needs at least 2 reference images, got {len(data)}")
         ref = self._reference.get(
-            data, clf.path, lambda x: classify(clf, x, self.cfg.batch_size, "reference features")[0]
+            data,
+            clf.path,
+            lambda x: classify(clf, x, self.cfg.batch_size, "reference features")[0],
+            identity={
+                "extractor": "gankit-metrics classifier features",
+                "weights": file_digest(clf.path),
+                "batch_size": str(self.cfg.batch_size),
+            },
         )
         feats, _ = self.predict(clf, generator)
         return {

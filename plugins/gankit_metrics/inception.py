@@ -47,6 +47,7 @@ from gankit_metrics.common import (
     check_images,
     option,
 )
+from gankit_metrics.feature_cache import file_digest
 from gankit_metrics.samples import draw_samples
 
 #: the file name torch-fidelity downloads its Inception weights to (and looks for)
@@ -302,9 +303,20 @@ class _InceptionMetric:
     def reference(self, data: TensorData, device: torch.device) -> dict[str, torch.Tensor]:
         """Features of all of ``data`` (cached for the same data)."""
         check_images(self.name, data)
-        key = getattr(self.extractor(), "weights", id(self.extractor()))
+        weights = getattr(self.extractor(), "weights", None)
+        identity = None
+        if isinstance(weights, Path):  # Inception-v3 from a file: kept in gankit's cache
+            identity = {
+                "extractor": "inception-v3 features and logits",
+                "weights": file_digest(weights),
+                "batch_size": str(self.cfg.batch_size),
+                "device": device.type,
+            }
         return self._reference.get(
-            data, key, lambda x: self.extract(x, device, desc="reference features")
+            data,
+            weights if weights is not None else id(self.extractor()),
+            lambda x: self.extract(x, device, desc="reference features"),
+            identity,
         )
 
 
