@@ -173,6 +173,27 @@ def test_info_shows_a_plugins_options(capsys: pytest.CaptureFixture[str]) -> Non
     assert [o["name"] for o in record["options"]] == ["flush_secs"]
 
 
+def test_the_plugins_table_names_each_plugins_options(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # one table line per row
+    code, out, err = cli(capsys, "plugins")
+    assert code == 0, err
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if f" {PLUGIN} " in line)
+    assert "events: on_step_end" in lines[at]  # the row's second line names the options
+    assert f"options: every, label (plugins.{PLUGIN}.KEY=VALUE)" in lines[at + 1]
+    assert lines[at + 1].startswith("│  ")  # still the same row
+    assert "options:" not in next(line for line in lines if " gankit-dcgan " in line)
+
+
+def test_info_of_a_component_without_options_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "info", "hinge")
+    assert code == 0, err
+    assert "  config: no options" in out
+    assert "field" not in out  # no empty table
+
+
 def test_tensorboard_flush_interval_is_checked(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

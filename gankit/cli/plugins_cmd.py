@@ -35,11 +35,19 @@ def plugins_command(
         comps = ", ".join(f"{n} ({k})" for k, n in info.components)
         if info.hooks:
             comps += ("\n" if comps else "") + f"events: {_event_names(info.hooks)}"
+        if info.options is not None:
+            comps += ("\n" if comps else "") + _options_line(info)
         status = info.status if info.status != "failed" else f"[red]failed[/]: {info.error}"
         for conflict in info.conflicts:
             status += f"\n[yellow]name clash[/]: {conflict}"
         table.add_row(info.name, info.version, info.source, status, comps)
     console.print(table)
+
+
+def _options_line(info: PluginInfo) -> str:
+    """``options: every, label (plugins.NAME.KEY=VALUE)``: a plugin's run options, by name."""
+    names = [f.name for f in dataclasses.fields(info.options)] if info.options else []
+    return f"options: {', '.join(names) or 'none'} (plugins.{info.name}.KEY=VALUE)"
 
 
 def _event_names(hooks: list[str]) -> str:
@@ -194,7 +202,10 @@ def info_command(
 
 
 def _print_fields(title: str, fields: list[dict[str, Any]]) -> None:
-    """Print config fields as a table: field, type, default, help."""
+    """Print config fields as a table: field, type, default, help (or say there are none)."""
+    if not fields:
+        console.print(f"  {title}: no options")
+        return
     table = Table(title=title)
     for col in ("field", "type", "default", "help"):
         table.add_column(col)
