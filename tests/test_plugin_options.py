@@ -10,6 +10,7 @@ tiny DCGANs on 16x16 digits, trained through the in-process CLI.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +210,22 @@ def test_tensorboard_flush_interval_is_checked(
         "plugins.gankit-tensorboard.flush_secs=0",
     )
     assert code == 2 and "flush_secs must be at least 1 second, got 0" in err
+
+
+def test_tensorboard_options_without_tensorboard_are_warned_about(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = str(tmp_path / "run")
+    option = "plugins.gankit-tensorboard.flush_secs=5"
+    with caplog.at_level(logging.WARNING, logger="gankit_tensorboard"):
+        code, stdout, err = cli(capsys, "train", "--steps", "1", "--out", out, *TINY, option)
+    assert code == 0, err
+    assert stdout.startswith("trained 1 step; artifact written to")
+    assert (
+        "plugins.gankit-tensorboard.flush_secs set, but TensorBoard logging is off "
+        "(tensorboard=false), so it has no effect; add tensorboard=true" in caplog.text
+    )
+    assert not (tmp_path / "run" / "tensorboard").exists()
 
 
 def test_tensorboard_logger_opens_its_writer_with_the_flush_interval(tmp_path: Path) -> None:

@@ -357,7 +357,8 @@ def _train(spec: RunSpec, run_dir: Path) -> None:
     except KeyboardInterrupt:
         _report_interrupt(trainer.step, run_dir, spec.train.steps)
         raise typer.Exit(130) from None  # the shell's code for a run ended by SIGINT
-    typer.echo(f"trained {trainer.step} steps; artifact written to {artifact}")
+    steps = f"{trainer.step} step{'' if trainer.step == 1 else 's'}"
+    typer.echo(f"trained {steps}; artifact written to {artifact}")
 
 
 def _report_interrupt(step: int, run_dir: Path, steps: int) -> None:

@@ -16,6 +16,7 @@ Its own run option (``gankit info gankit-tensorboard``):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
@@ -24,6 +25,8 @@ from gankit import hookimpl
 
 if TYPE_CHECKING:  # imported when a run asks for TensorBoard, not with every command
     from gankit_tensorboard.logger import TensorBoardLogger
+
+log = logging.getLogger(__name__)
 
 #: the plugin's name, under which its options are set: plugins.gankit-tensorboard.KEY
 PLUGIN = "gankit-tensorboard"
@@ -61,6 +64,15 @@ def _logger(trainer: Any) -> TensorBoardLogger | None:
 def gankit_on_train_start(trainer: Any) -> None:
     """Open the event file when the run asked for TensorBoard (checked on every process)."""
     if not getattr(trainer.cfg, "tensorboard", False):
+        given = trainer.spec.plugin_configs.get(PLUGIN)
+        if given and trainer.dist.is_main:
+            keys = ", ".join(f"plugins.{PLUGIN}.{key}" for key in given)
+            log.warning(
+                "%s set, but TensorBoard logging is off (tensorboard=false), so %s no "
+                "effect; add tensorboard=true to log to TensorBoard",
+                keys,
+                "it has" if len(given) == 1 else "they have",
+            )
         return
     from gankit_tensorboard.logger import TensorBoardLogger, summary_writer_class
 
