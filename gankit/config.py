@@ -184,13 +184,27 @@ def parse_value(text: str) -> Any:
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """Parse ``KEY=VALUE`` strings into a dict; keys may be dotted (``arch.latent_dim``)."""
+    """Parse ``KEY=VALUE`` strings into a dict; keys may be dotted (``arch.latent_dim``).
+
+    A key given twice (``lr_g=1e-4 lr_g=2e-4``) is an error, not the last value
+    silently winning. Keys are compared as written (less surrounding spaces), so two
+    spellings of one field, ``lr_g`` and ``train.lr_g``, are not caught here: which
+    section a key without one belongs to is known only when a run is resolved.
+    """
     out: dict[str, Any] = {}
+    given: dict[str, str] = {}  # key -> the value text it was first given
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form KEY=VALUE (e.g. lr_g=1e-4)")
-        out[key.strip()] = parse_value(value.strip())
+        if key in given:
+            raise ConfigError(
+                f"override {key!r} is given twice, as {key}={given[key]} and {key}={value}; "
+                f"give it once"
+            )
+        given[key] = value
+        out[key] = parse_value(value)
     return out
 
 

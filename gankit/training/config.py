@@ -619,6 +619,17 @@ def _split_overrides(
         "arch": set(config_mod.field_names(arch.config)),
         "data": set(config_mod.field_names(data_cfg_cls)),
     }
+    #: where each override went, (section, field) or (section, name, field) -> its key, so
+    #: that two spellings of one option (lr_g=, train.lr_g=) are refused, not one dropped
+    placed: dict[tuple[str, ...], str] = {}
+
+    def place(target: tuple[str, ...], key: str) -> None:
+        earlier = placed.setdefault(target, key)
+        if earlier != key:
+            raise ConfigError(
+                f"overrides {earlier!r} and {key!r} both set {'.'.join(target)}; give it once"
+            )
+
     for key, value in overrides.items():
         head, dot, rest = key.partition(".")
         if dot and head in SECTIONS:
@@ -633,12 +644,15 @@ def _split_overrides(
                     raise ConfigError(
                         f"override {key!r}: use {head}.NAME.KEY=VALUE (e.g. {example})"
                     )
+                place((head, name, sub), key)
                 out[head].setdefault(name, {})[sub] = value
             else:
+                place((head, rest), key)
                 out[head][rest] = value
             continue
         matches = [s for s, names in owners.items() if key in names]
         if len(matches) == 1:
+            place((matches[0], key), key)
             out[matches[0]][key] = value
         elif len(matches) > 1:
             raise ConfigError(

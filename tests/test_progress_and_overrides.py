@@ -1,0 +1,183 @@
+"""The training bar off a terminal, and a ``KEY=VALUE`` override given twice.
+
+``gankit train`` with stderr in a log file or a pipe writes its bar at most every
+30 seconds (tqdm's ``\\r``-separated updates would otherwise fill the log with one
+enormous line); in a terminal it updates as tqdm always does. The runs here read
+tqdm's clock from a fake that moves one second at each reading, about a second a
+step, so a run of a few hundred milliseconds stands for minutes of training.
+
+A key given twice among the overrides is one ``error:`` line naming both values;
+a key of the config file given again on the command line is the documented way
+to override it and still works, as does ``--resume`` of such a run.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import tqdm.std
+
+from cli_in_process import cli
+from tiny_run import TINY_ARGS
+
+#: the tiny run's options without its progress=false (each test sets progress itself)
+TINY = [arg for arg in TINY_ARGS if not arg.startswith("progress=")]
+#: generator steps of the progress runs: about as many seconds on the fake clock
+STEPS = 150
+FEW_STEPS = ["log_every=1", "sample_every=1000", "checkpoint_every=1000"]
+
+
+def error_line(err: str) -> str:
+    """The one ``error: ...`` line of ``err`` (asserting there is no traceback)."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # default outputs land here
+
+
+@pytest.fixture
+def slow_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tqdm's clock moves one second each time a bar reads it (bars read it when made)."""
+    ticks = itertools.count(start=1_000_000)
+    monkeypatch.setattr(tqdm.std, "time", lambda: float(next(ticks)))
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def bar_updates(err: str) -> list[str]:
+    """The training bar's updates in ``err``: each one starts with a carriage return."""
+    return [part for part in err.split("\r")[1:] if "dcgan/digits" in part]
+
+
+def train_with_progress(capsys: pytest.CaptureFixture[str], progress: str) -> str:
+    """Train STEPS tiny steps with ``progress`` through the CLI; return its stderr."""
+    code, _, err = cli(
+        capsys, "train", "--steps", str(STEPS), "--out", "run", *TINY, *FEW_STEPS, progress
+    )
+    assert code == 0, err
+    assert len(Path("run", "metrics.jsonl").read_text().splitlines()) == STEPS  # all ran
+    return err
+
+
+# -- the training bar --------------------------------------------------------------------
+
+
+def test_off_a_terminal_the_bar_is_written_every_30_seconds(
+    capsys: pytest.CaptureFixture[str], slow_clock: None
+) -> None:
+    err = train_with_progress(capsys, "progress=true")
+    updates = bar_updates(err)
+    # the bar when it opens, one about every 30 s (a step a second) and the last one;
+    # tqdm's defaults would write one at nearly every step
+    assert STEPS // 30 - 1 <= len(updates) <= STEPS // 30 + 3, updates
+    assert err.count("\r") == len(updates)  # no other bar wrote
+    assert f"{STEPS}/{STEPS}" in updates[-1]  # the end is in the log
+    assert updates[-1].endswith("\n")  # and closes the line
+    assert "0/150" in updates[0]
+    assert any(f"/{STEPS}" in u and "loss_g=" in u for u in updates[1:-1])  # progress between
+
+
+def test_in_a_terminal_the_bar_updates_as_before(
+    capsys: pytest.CaptureFixture[str], slow_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    train_with_progress(capsys, "progress=true")
+    updates = bar_updates(terminal.getvalue())
+    assert len(updates) >= STEPS  # tqdm's 0.1 s: a second a step updates every step
+
+
+def test_progress_false_writes_no_bar(
+    capsys: pytest.CaptureFixture[str], slow_clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    train_with_progress(capsys, "progress=false")
+    assert "\r" not in terminal.getvalue()
+    assert "\r" not in capsys.readouterr().err
+
+
+# -- a KEY=VALUE override given twice ----------------------------------------------------
+
+
+def test_an_override_given_twice_is_one_error_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = Path("run")
+    code, _, err = cli(
+        capsys, "train", "--steps", "1", "--out", str(out), *TINY, "lr_g=1e-4", "lr_g=2e-4"
+    )
+    assert code == 2
+    assert error_line(err) == (
+        "error: override 'lr_g' is given twice, as lr_g=1e-4 and lr_g=2e-4; give it once"
+    )
+    assert not out.exists()  # refused before anything was written
+
+
+def test_a_dotted_override_given_twice_is_refused_even_with_the_same_value(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = cli(
+        capsys, "train", "--steps", "1", "--out", "run", *TINY, "arch.latent_dim=8"
+    )  # TINY gives arch.latent_dim=16
+    assert code == 2
+    assert error_line(err) == (
+        "error: override 'arch.latent_dim' is given twice, as arch.latent_dim=16 and "
+        "arch.latent_dim=8; give it once"
+    )
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", "run", *TINY, " lr_d =1", "lr_d=1")
+    assert code == 2
+    assert error_line(err) == (
+        "error: override 'lr_d' is given twice, as lr_d=1 and lr_d=1; give it once"
+    )
+
+
+def test_two_spellings_of_one_option_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    for first, second, option in [
+        ("lr_g=1e-4", "train.lr_g=2e-4", "train.lr_g"),
+        ("g_width=8", "arch.g_width=16", "arch.g_width"),
+    ]:
+        tiny = [arg for arg in TINY if not arg.startswith("arch.g_width=")]
+        args = [*tiny, "progress=false", first, second]
+        code, _, err = cli(capsys, "train", "--steps", "1", "--out", "run", *args)
+        assert code == 2, (first, second)
+        assert error_line(err) == (
+            f"error: overrides {first.partition('=')[0]!r} and {second.partition('=')[0]!r} "
+            f"both set {option}; give it once"
+        )
+    assert not Path("run").exists()
+
+
+def test_a_config_file_key_overridden_on_the_command_line_wins_and_resumes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = Path("run.toml")
+    config.write_text("[train]\nlr_g = 1e-4\nlr_d = 3e-4\n[arch]\nlatent_dim = 32\n")
+    code, _, err = cli(
+        capsys, "train", "--config", str(config), "--steps", "1", "--out", "run",
+        *TINY, "progress=false", "lr_g=5e-4",
+    )  # fmt: skip
+    assert code == 0, err
+    record = json.loads(Path("run", "run.json").read_text())
+    assert record["train"]["lr_g"] == 5e-4  # the command line wins over the file
+    assert record["train"]["lr_d"] == 3e-4  # the file wins over the recipe
+    assert record["arch_config"]["latent_dim"] == 16  # TINY's arch.latent_dim=16
+    code, _, err = cli(capsys, "train", "--resume", "run", "--steps", "2")
+    assert code == 0, err
+    record = json.loads(Path("run", "run.json").read_text())
+    assert (record["train"]["lr_g"], record["train"]["steps"]) == (5e-4, 2)
