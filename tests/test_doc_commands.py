@@ -9,7 +9,10 @@ What runs
     Backslash continuations are joined; ``#`` comments and anything after a pipe
     or a redirection are dropped; other programs (``python ...``, ``export ...``,
     ``git diff ...``) are not run. Each command runs as ``python -m gankit ...``
-    in a subprocess, with ``OMP_NUM_THREADS=1``, the page's own huggingface_hub
+    in a process of its own, forked from one that has imported torch and gankit
+    already (``tests/doc_fork_server.py``: it saves two seconds or more of imports
+    per command; ``gankit serve`` is started as a plain subprocess), with
+    ``OMP_NUM_THREADS=1``, the page's own huggingface_hub
     home (``HF_HOME``; the ``HF_*`` variables of the caller are dropped) and the
     page's own copy of the zoo directory (``GANKIT_ZOO_DIR``), so that ``zoo add``
     and ``zoo publish`` never touch ``zoo/gankit_zoo/``. Pages without Hub commands
@@ -82,9 +85,12 @@ Repeats
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import importlib.util
+import json
 import os
+import queue
 import re
 import shlex
 import shutil
@@ -93,6 +99,8 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 import warnings
@@ -487,6 +495,97 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ForkServer:
+    """tests/doc_fork_server.py, running: each command in a child forked from it.
+
+    Started on first use with the environment every command shares (``OMP_NUM_THREADS=1``,
+    ``NO_COLOR=1``, no ``HF_*``); each command adds its page's environment.
+    """
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+        self.replies: queue.Queue[dict[str, int]] = queue.Queue()
+        self.outputs = Path(tempfile.mkdtemp(prefix="gankit-doc-commands-"))
+        self.count = 0
+
+    def _start(self) -> subprocess.Popen[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+        env.pop("GANKIT_DISABLE_PLUGINS", None)
+        env.update(OMP_NUM_THREADS="1", NO_COLOR="1")
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("doc_fork_server.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=(self.outputs / "server.err").open("w"),
+            text=True,
+            env=env,
+            cwd=self.outputs,
+        )
+        stdout = proc.stdout
+        assert stdout is not None
+
+        def read() -> None:
+            for line in stdout:
+                self.replies.put(json.loads(line))
+
+        threading.Thread(target=read, daemon=True).start()
+        atexit.register(self.stop)
+        return proc
+
+    def _reply(self, key: str, timeout: float) -> int:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.replies.get(timeout=min(5.0, max(0.1, deadline - time.monotonic())))[
+                    key
+                ]
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    err = (self.outputs / "server.err").read_text()[-3000:]
+                    raise AssertionError(f"the doc command server died:\n{err}") from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError from None
+
+    def run(self, argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+        """Run ``gankit ARGV`` in ``cwd`` with ``env``: (exit status, stdout, stderr)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        assert self.proc.stdin is not None
+        self.count += 1
+        out, err = self.outputs / f"{self.count}.out", self.outputs / f"{self.count}.err"
+        request = {"argv": argv, "cwd": str(cwd), "env": env, "stdout": str(out)}
+        self.proc.stdin.write(json.dumps({**request, "stderr": str(err)}) + "\n")
+        self.proc.stdin.flush()
+        pid = self._reply("pid", 60)
+        try:
+            code = self._reply("rc", COMMAND_TIMEOUT)
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)
+            self._reply("rc", 60)
+            raise AssertionError(
+                f"gankit {shlex.join(argv)} ran over {COMMAND_TIMEOUT} s"
+            ) from None
+        return code, out.read_text(), err.read_text()
+
+    def stop(self) -> None:
+        """End the server (end of its input) and remove the command outputs."""
+        if self.proc is not None and self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.outputs, ignore_errors=True)
+
+
+@cache
+def fork_server() -> ForkServer:
+    """The session's one :class:`ForkServer`."""
+    return ForkServer()
+
+
 class PageRunner:
     def __init__(self, page: Page, tmp: Path) -> None:
         self.page = page
@@ -682,19 +781,12 @@ class PageRunner:
         if cmd.name == "serve":
             self.serve(full, cmd, label)
         else:
-            proc = subprocess.run(
-                full,
-                cwd=self.tmp,
-                env=self.env(cmd),
-                capture_output=True,
-                text=True,
-                timeout=COMMAND_TIMEOUT,
-            )
-            output = (proc.stdout + proc.stderr)[-3000:]
+            code, stdout, stderr = fork_server().run(argv, self.tmp, self.env(cmd))
+            output = (stdout + stderr)[-3000:]
             ran = f"gankit {shlex.join(argv)}"
-            assert proc.returncode == 0, f"{label}\nran {ran}\nexit {proc.returncode}:\n{output}"
+            assert code == 0, f"{label}\nran {ran}\nexit {code}:\n{output}"
             if cmd.needs_hub() or cmd.words == ["zoo", "add"]:
-                self.check_hub_answer(cmd, argv, proc.stdout, f"{label}\nran {ran}")
+                self.check_hub_answer(cmd, argv, stdout, f"{label}\nran {ran}")
         self.ran += 1
         _ALREADY_RAN.setdefault(key, self.tmp)
 
