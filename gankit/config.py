@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import sys
+import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -110,6 +111,8 @@ def build(
     check_keys(config_cls, values, where)
     hints = typing.get_type_hints(config_cls)
     for key, value in values.items():
+        if (problem := _strict_problem(hints[key], value)) is not None:
+            raise ConfigError(f"invalid value in {where}: {key}: {problem} (got {value!r})")
         # a single name given for a tuple/list field (`regularizers=r1`) is a one-item list
         origin = typing.get_origin(hints[key])
         if isinstance(value, str) and origin in (tuple, list):
@@ -129,6 +132,28 @@ def build(
             f"invalid value in {where}: {config_cls.__name__} refused "
             f"{_given(values)} ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def _strict_problem(hint: Any, value: Any) -> str | None:
+    """What is wrong with a value pydantic's lax mode would quietly convert, if anything.
+
+    pydantic turns ``true`` into 1 for an int field and ``"yes"``, ``"on"`` or 1
+    into True for a bool field; a config value like that is far more likely a
+    mistake (the wrong key, a misplaced value) than meant, so it is refused.
+    ``"64"`` for an int field (every command-line value starts as text) is still
+    converted.
+    """
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        kinds = {arg for arg in typing.get_args(hint) if arg is not type(None)}
+    else:
+        kinds = {hint}
+    if value is None:
+        return None
+    if kinds == {bool} and not isinstance(value, bool):
+        return "expected true or false"
+    if isinstance(value, bool) and kinds and kinds <= {int, float}:
+        return f"expected a number, not {str(value).lower()}"
+    return None
 
 
 def _given(values: Mapping[str, Any]) -> str:

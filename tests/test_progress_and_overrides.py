@@ -181,3 +181,34 @@ def test_a_config_file_key_overridden_on_the_command_line_wins_and_resumes(
     assert code == 0, err
     record = json.loads(Path("run", "run.json").read_text())
     assert (record["train"]["lr_g"], record["train"]["steps"]) == (5e-4, 2)
+
+
+# -- values pydantic's lax mode would convert --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("progress=yes", "progress: expected true or false (got 'yes')"),
+        ("ema=1", "ema: expected true or false (got 1)"),
+        ("lr_g=true", "lr_g: expected a number, not true (got True)"),
+        ("checkpoint_every=false", "checkpoint_every: expected a number, not false (got False)"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_refused_not_converted(
+    capsys: pytest.CaptureFixture[str], option: str, expected: str
+) -> None:
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", "run", *TINY, option)
+    assert code == 2
+    assert error_line(err) == f"error: invalid value in [train]: {expected}"
+    assert not Path("run").exists()
+
+
+def test_numbers_given_as_text_are_still_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    config = Path("run.toml")
+    config.write_text('[train]\nlog_every = "1"\nlr_d = "3e-4"\n')
+    args = ["--config", str(config), "--steps", "1", "--out", "run", *TINY, "progress=false"]
+    code, _, err = cli(capsys, "train", *args)
+    assert code == 0, err
+    record = json.loads(Path("run", "run.json").read_text())
+    assert record["train"]["log_every"] == 1 and record["train"]["lr_d"] == 3e-4
