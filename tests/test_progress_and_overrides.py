@@ -163,6 +163,20 @@ def test_two_spellings_of_one_option_are_refused(capsys: pytest.CaptureFixture[s
     assert not Path("run").exists()
 
 
+def test_a_regularizer_option_under_its_bare_and_qualified_name_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = [*TINY, "progress=false", "regularizers=r1@gankit-regularizers"]
+    both = ["regularizers.r1.gamma=1", "regularizers.r1@gankit-regularizers.gamma=2"]
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", "run", *args, *both)
+    assert code == 2
+    assert error_line(err) == (
+        "error: regularizers.r1.gamma and regularizers.r1@gankit-regularizers.gamma both set "
+        "option 'gamma' of r1@gankit-regularizers; give it once"
+    )
+    assert not Path("run").exists()
+
+
 def test_a_config_file_key_overridden_on_the_command_line_wins_and_resumes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -861,6 +861,7 @@ def _by_listed_name(
             f"list each once"
         )
     out: dict[str, Any] = {}
+    placed: dict[tuple[str, str], str] = {}  # (listed name, option) -> the name it came under
     for name, values in options.items():
         matches = [n for n in listed if n.partition(QUALIFIER)[0] == name]
         if name not in listed and len(matches) > 1:
@@ -870,6 +871,13 @@ def _by_listed_name(
                 f'(or [{section}."{matches[0]}"] in a config file) for the one they are for'
             )
         key = matches[0] if name not in listed and len(matches) == 1 else name
+        for option in values:
+            earlier = placed.setdefault((key, option), name)
+            if earlier != name:
+                raise ConfigError(
+                    f"{section}.{earlier}.{option} and {section}.{name}.{option} both set "
+                    f"option {option!r} of {key}; give it once"
+                )
         out[key] = {**out.get(key, {}), **values}
     return out
 
