@@ -156,6 +156,19 @@ def test_card_of_a_2d_points_generator_has_no_image_pipeline_tag() -> None:
     assert "points = g.sample(16, seed=0)  # [16, 2]" in card
 
 
+@pytest.mark.parametrize("card", sorted(ZOO.glob("*/README.md")), ids=lambda p: p.parent.name)
+def test_shipped_zoo_cards_have_the_front_matter_the_hub_expects(card: Path) -> None:
+    """What the Hub's model card schema takes: metric names as a list, not a mapping."""
+    from huggingface_hub import ModelCard
+
+    meta = _front_matter(card.read_text())
+    assert meta["library_name"] == "gankit"
+    assert all(isinstance(x, str) for x in meta.get("metrics", [])), meta.get("metrics")
+    assert isinstance(meta.get("metrics", []), list)
+    parsed = ModelCard(card.read_text(), ignore_metadata_errors=False).data.to_dict()
+    assert parsed["datasets"] == meta["datasets"]
+
+
 def test_card_of_an_image_generator_has_the_image_pipeline_tag() -> None:
     meta = _front_matter(_card(IMAGES))
     assert meta["pipeline_tag"] == "unconditional-image-generation"
