@@ -168,9 +168,7 @@ def check_run_has_artifact(source: Path) -> None:
         return
     if (run / "artifact" / CONFIG_NAME).is_file():
         return
-    raise ArtifactError(
-        f"the training run {str(run)!r} has not written its artifact yet; " + _why_no_artifact(run)
-    )
+    raise ArtifactError(f"the training run {str(run)!r} has no artifact: " + _why_no_artifact(run))
 
 
 def _run_artifact(directory: Path) -> Path:
@@ -203,7 +201,8 @@ def _why_no_artifact(run_dir: Path) -> str:
         steps = None
     if steps is not None and at >= steps:
         return (
-            f"its training ended at step {at} of {steps}, and its artifact/ was removed since; "
+            f"its training ended at step {at} of {steps}, and its artifact/ is missing "
+            f"(removed since, or writing it failed); "
             f"`gankit train --resume {run_dir} --steps {at + 1}` (or more) trains on and "
             f"writes a new one"
         )

@@ -101,18 +101,22 @@ def build(
     *,
     base: Any = None,
     where: str = "config",
+    strict: bool = False,
 ) -> Any:
     """Build a ``config_cls`` instance from ``values`` on top of ``base`` (or the defaults).
 
     Values are validated and converted by pydantic against the dataclass's type
     hints (``"64"`` becomes ``64`` for an ``int`` field, a list becomes a tuple).
+    ``strict`` (for what a user has just given: the command line, a config file)
+    also refuses values of the wrong kind (see :func:`check_strict`); values read
+    back from a run's record or an artifact are built as they were accepted then.
     """
     values = dict(values or {})
     check_keys(config_cls, values, where)
+    if strict:
+        check_strict(config_cls, values, where)
     hints = typing.get_type_hints(config_cls)
     for key, value in values.items():
-        if (problem := _strict_problem(hints[key], value)) is not None:
-            raise ConfigError(f"invalid value in {where}: {key}: {problem} (got {value!r})")
         # a single name given for a tuple/list field (`regularizers=r1`) is a one-item list
         origin = typing.get_origin(hints[key])
         if isinstance(value, str) and origin in (tuple, list):
@@ -134,24 +138,47 @@ def build(
         ) from None
 
 
-def _strict_problem(hint: Any, value: Any) -> str | None:
-    """What is wrong with a value pydantic's lax mode would quietly convert, if anything.
+def check_strict(config_cls: type, values: Mapping[str, Any], where: str = "config") -> None:
+    """Raise :class:`ConfigError` for a value pydantic's lax mode would quietly convert.
 
     pydantic turns ``true`` into 1 for an int field and ``"yes"``, ``"on"`` or 1
-    into True for a bool field; a config value like that is far more likely a
-    mistake (the wrong key, a misplaced value) than meant, so it is refused.
-    ``"64"`` for an int field (every command-line value starts as text) is still
-    converted.
+    into True for a bool field; a value like that from a user is far more likely
+    a mistake (the wrong key, a misplaced value) than meant. Keys must be fields
+    of ``config_cls`` (see :func:`check_keys`).
     """
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+    hints = typing.get_type_hints(config_cls)
+    for key, value in values.items():
+        if (problem := _strict_problem(hints[key], value)) is not None:
+            raise ConfigError(f"invalid value in {where}: {key}: {problem} (got {value!r})")
+
+
+def _strict_problem(hint: Any, value: Any) -> str | None:
+    """What is wrong with ``value`` for a field typed ``hint``, if anything (None: fine).
+
+    An on/off field takes only true or false (in any case: ``progress=False``
+    as Python spells it), a number never takes true or false, and the items of a tuple or
+    list field are checked the same way. ``"64"`` for an int field (every
+    command-line value starts as text) is fine: pydantic converts it.
+    """
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
         kinds = {arg for arg in typing.get_args(hint) if arg is not type(None)}
+    elif origin in (tuple, list) and isinstance(value, list | tuple):
+        items = [arg for arg in typing.get_args(hint) if arg is not Ellipsis]
+        for i, item in enumerate(value):
+            item_hint = items[0] if len(items) == 1 else items[i] if i < len(items) else Any
+            if (problem := _strict_problem(item_hint, item)) is not None:
+                return f"item {i + 1}: {problem}"
+        return None
     else:
         kinds = {hint}
     if value is None:
         return None
     if kinds == {bool} and not isinstance(value, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return None  # `progress=False`, as Python spells it: pydantic takes it
         return "expected true or false"
-    if isinstance(value, bool) and kinds and kinds <= {int, float}:
+    if isinstance(value, bool) and kinds & {int, float} and bool not in kinds:
         return f"expected a number, not {str(value).lower()}"
     return None
 

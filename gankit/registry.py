@@ -15,14 +15,22 @@ def get_component(kind: str, name: str) -> Component:
 
 
 def make_config(
-    component: Component, overrides: dict[str, Any] | None = None, base: Any = None
+    component: Component,
+    overrides: dict[str, Any] | None = None,
+    base: Any = None,
+    strict: bool = False,
 ) -> Any:
-    """Build ``component``'s config dataclass from overrides, validating every key."""
+    """Build ``component``'s config dataclass from overrides, validating every key.
+
+    ``strict`` refuses values of the wrong kind (:func:`gankit.config.check_strict`):
+    for options a user has just given, not for ones read back from a record.
+    """
     return config_mod.build(
         component.config,
         overrides or {},
         base=base,
         where=f"{component.kind} {component.name!r} config",
+        strict=strict,
     )
 
 

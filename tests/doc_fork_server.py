@@ -8,7 +8,9 @@ command's own working directory, environment (``PYTHONPATH`` entries go onto
 stdout/stderr files, and exits with the command's exit status. What it has
 imported reads the environment it was started with: the caller starts it with
 the environment every command shares, and nothing that reads a per-command
-variable at import time (huggingface_hub, the plugins) is imported here.
+variable at import time (huggingface_hub, the plugins) is imported here; the
+caller runs a command that sets one of the variables read at import time
+(``SERVER_ENV`` in test_doc_commands.py) as a plain subprocess instead.
 
 Protocol, one JSON object per line: the caller writes ``{"argv", "cwd", "env",
 "stdout", "stderr"}``; this process answers ``{"pid": PID}`` when the child
@@ -33,7 +35,8 @@ import gankit.training.trainer  # noqa: F401
 
 
 def _redirect(fd: int, path: str) -> None:
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    flags = os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    target = os.open(path, flags, 0o644)
     os.dup2(target, fd)
     os.close(target)
 
@@ -45,6 +48,7 @@ def run_child(request: dict) -> int:
     os.environ.update(request["env"])
     extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
     sys.path[0:1] = [os.getcwd(), *extra]  # as `python -m`: the working directory first
+    _redirect(0, os.devnull)  # a command reading stdin gets end of input, as under the test
     _redirect(1, request["stdout"])
     _redirect(2, request["stderr"])
     sys.argv = ["gankit", *request["argv"]]

@@ -246,9 +246,9 @@ def test_push_of_a_run_without_an_artifact_says_so(
 ) -> None:
     bare = run_without_artifact
     expected = (
-        f"error: the training run {str(bare)!r} has not written its artifact yet; its training "
-        f"ended at step 1 of 1, and its artifact/ was removed since; `gankit train --resume "
-        f"{bare} --steps 2` (or more) trains on and writes a new one"
+        f"error: the training run {str(bare)!r} has no artifact: its training ended at step 1 "
+        f"of 1, and its artifact/ is missing (removed since, or writing it failed); `gankit "
+        f"train --resume {bare} --steps 2` (or more) trains on and writes a new one"
     )
     for source in (bare, bare / "artifact"):
         code, _, err = cli(capsys, "push", str(source), "--repo", "alice/m")

@@ -463,7 +463,7 @@ def test_commands_reading_a_run_without_artifact_say_why_it_has_none(
     unstarted_run(capsys, run)
     code, _, err = cli(capsys, "sample", str(run), "--n", "4", "--out", str(tmp_path / "x.png"))
     assert code == 2
-    assert "has not written its artifact yet; it stopped before its first checkpoint" in err
+    assert "has no artifact: it stopped before its first checkpoint" in err
     with lock_held_elsewhere(run):
         code, _, err = cli(capsys, "eval", str(run), "--metrics", "fd", "--n", "10")
     assert code == 2
@@ -481,7 +481,7 @@ def test_a_finished_run_whose_artifact_was_removed_is_told_how_to_get_one(
     shutil.rmtree(copy / "artifact")
     code, _, err = cli(capsys, "sample", str(copy), "--n", "4", "--out", str(tmp_path / "x.png"))
     assert code == 2
-    ended = "its training ended at step 3 of 3, and its artifact/ was removed since"
+    ended = "its training ended at step 3 of 3, and its artifact/ is missing"
     assert ended in error_line(err)
     code, _, err = cli(capsys, "train", "--resume", str(copy), "--steps", "4")  # the advice
     assert code == 0, err

@@ -495,6 +495,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: variables the fork server's imports read when they are imported (torch's thread
+#: count, rich's console): a command that sets one runs in a fresh interpreter
+SERVER_ENV = {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "COLUMNS", "NO_COLOR", "FORCE_COLOR", "TERM"}
+
+
 class ForkServer:
     """tests/doc_fork_server.py, running: each command in a child forked from it.
 
@@ -781,7 +786,18 @@ class PageRunner:
         if cmd.name == "serve":
             self.serve(full, cmd, label)
         else:
-            code, stdout, stderr = fork_server().run(argv, self.tmp, self.env(cmd))
+            if SERVER_ENV & set(cmd.env):  # read at import time: a fresh interpreter
+                proc = subprocess.run(
+                    full,
+                    cwd=self.tmp,
+                    env=self.env(cmd),
+                    capture_output=True,
+                    text=True,
+                    timeout=COMMAND_TIMEOUT,
+                )
+                code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+            else:
+                code, stdout, stderr = fork_server().run(argv, self.tmp, self.env(cmd))
             output = (stdout + stderr)[-3000:]
             ran = f"gankit {shlex.join(argv)}"
             assert code == 0, f"{label}\nran {ran}\nexit {code}:\n{output}"

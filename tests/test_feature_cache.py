@@ -124,6 +124,24 @@ def test_the_cache_lives_where_the_environment_says(
     assert cache_dir("x") == tmp_path / "home" / ".cache" / "gankit" / "x"
 
 
+def test_without_a_home_directory_the_cache_is_off(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", no_home)
+    with caplog.at_level(logging.WARNING, logger="gankit.cache"):
+        assert cache_dir(SUBDIR) is None
+        compute = Counting()
+        cached_features(torch.ones(2, 1, 2, 2), IDENTITY, compute)
+    assert compute.calls == 1
+    assert f"there is no home directory to keep it in; set {CACHE_ENV}" in caplog.text
+
+
 def test_fd_gives_the_same_value_from_cached_reference_features(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

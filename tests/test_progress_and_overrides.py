@@ -218,6 +218,32 @@ def test_a_value_of_the_wrong_kind_is_refused_not_converted(
     assert not Path("run").exists()
 
 
+def test_the_items_of_a_list_option_are_checked_and_python_booleans_accepted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", "run", *TINY, "betas_g=true,0.9")
+    assert code == 2
+    assert error_line(err) == (
+        "error: invalid value in [train]: betas_g: item 1: expected a number, not true "
+        "(got [True, 0.9])"
+    )
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", "run", *TINY, "progress=False")
+    assert code == 0, err  # as Python spells it
+    assert json.loads(Path("run", "run.json").read_text())["train"]["progress"] is False
+
+
+def test_a_run_recorded_with_a_lax_value_still_resumes(capsys: pytest.CaptureFixture[str]) -> None:
+    """Values read back from run.json are not refused: they were accepted when recorded."""
+    code, _, err = cli(capsys, "train", "--steps", "1", "--out", "run", *TINY, "progress=false")
+    assert code == 0, err
+    path = Path("run", "run.json")
+    record = json.loads(path.read_text())
+    record["arch_config"]["minibatch_std"] = 0  # as gankit before strict checks recorded it
+    path.write_text(json.dumps(record))
+    code, _, err = cli(capsys, "train", "--resume", "run", "--steps", "2")
+    assert code == 0, err
+
+
 def test_numbers_given_as_text_are_still_numbers(capsys: pytest.CaptureFixture[str]) -> None:
     config = Path("run.toml")
     config.write_text('[train]\nlog_every = "1"\nlr_d = "3e-4"\n')

@@ -178,7 +178,7 @@ def eval_command(
             fields = config_mod.field_names(comp.config)
             common = (("n", n), ("seed", seed), ("split", split), ("batch_size", batch_size))
             values = {k: v for k, v in common if v is not None and k in fields}
-            cfg = make_config(comp, {**values, **options.get(name, {})})
+            cfg = make_config(comp, {**values, **options.get(name, {})}, strict=True)
             metric = comp.factory(cfg)  # type: ignore[attr-defined]
             with showing_progress(progress, label=name):
                 computed = metric.compute(g, reference.get(metric_split(cfg)))

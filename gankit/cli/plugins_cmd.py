@@ -47,7 +47,9 @@ def plugins_command(
 def _options_line(info: PluginInfo) -> str:
     """``options: every, label (plugins.NAME.KEY=VALUE)``: a plugin's run options, by name."""
     names = [f.name for f in dataclasses.fields(info.options)] if info.options else []
-    return f"options: {', '.join(names) or 'none'} (plugins.{info.name}.KEY=VALUE)"
+    if not names:
+        return "options: none"
+    return f"options: {', '.join(names)} (plugins.{info.name}.KEY=VALUE)"
 
 
 def _event_names(hooks: list[str]) -> str:

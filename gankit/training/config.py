@@ -716,21 +716,22 @@ def resolve(
         train_values["steps"] = steps
     if seed is not None:
         train_values["seed"] = seed
-    train = config_mod.build(TrainConfig, train_values, where="[train]")
+    train = config_mod.build(TrainConfig, train_values, where="[train]", strict=True)
     if train.steps == 0:  # as documented: 0 is the dataset's default
         train = dataclasses.replace(train, steps=getattr(data, "default_steps", 2000))
 
     arch_values = {**file_values.get("arch", {}), **split["arch"]}
     config_mod.check_keys(arch.config, arch_values, f"[arch] of {arch.name!r}")
+    config_mod.check_strict(arch.config, arch_values, f"[arch] of {arch.name!r}")
     data_values = {**file_values.get("data", {}), **split["data"]}
     # validated now (built again when the data is loaded); recorded as the values it took
-    data_values = _as_built(make_config(data, data_values), data_values)
+    data_values = _as_built(make_config(data, data_values, strict=True), data_values)
 
     loss = _train_component("loss", train.loss, "loss", arch, train.loss == arch.recipe.loss)
     loss_values = {**file_values.get("loss", {}), **split["loss"]}
     if train.loss == arch.recipe.loss:
         loss_values = {**recipe_loss, **loss_values}
-    loss_values = _as_built(make_config(loss, loss_values), loss_values)
+    loss_values = _as_built(make_config(loss, loss_values, strict=True), loss_values)
 
     reg_values: dict[str, dict[str, Any]] = {}
     file_regs = _by_listed_name(
@@ -766,7 +767,7 @@ def resolve(
             **file_regs.get(name, {}),
             **split["regularizers"].get(name, {}),
         }
-        reg_values[name] = _as_built(make_config(comp, values), values)
+        reg_values[name] = _as_built(make_config(comp, values, strict=True), values)
 
     spec = RunSpec(
         arch=arch_name,
@@ -795,7 +796,9 @@ def _plugin_configs(
                 f"as a table, [plugins.{name}] with KEY = VALUE lines"
             )
         values = {**file_part, **split_plugins.get(name, {})}
-        built = config_mod.build(plugin_options_class(name), values, where=f"[plugins.{name}]")
+        built = config_mod.build(
+            plugin_options_class(name), values, where=f"[plugins.{name}]", strict=True
+        )
         out[name] = _as_built(built, values)
     return out
 
@@ -896,7 +899,7 @@ def _metric_configs(
     for name in train.metrics:
         comp = get_component("metric", name)
         values = {**from_file.get(name, {}), **from_overrides.get(name, {})}
-        built = make_config(comp, values)
+        built = make_config(comp, values, strict=True)
         if values:
             out[name] = _as_built(built, values)
     if train.best_metric:
@@ -917,8 +920,8 @@ def _metric_configs(
 def _as_built(config: Any, given: dict[str, Any]) -> dict[str, Any]:
     """The options a user gave, as the built ``config`` holds them (JSON values).
 
-    run.json records what the run used: ``every=true`` for an ``int`` field is
-    recorded as 1, ``enabled=yes`` as true, a float field's ``10`` as 10.0.
+    run.json records what the run used: a float field's ``10`` as 10.0, an int
+    field's ``"64"`` (text from the command line) as 64.
     """
     built = config_mod.to_json(config)
     return {key: built[key] for key in given}

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gankit import __version__ as gankit_version
 from gankit.data import TensorData
 from gankit.errors import GankitError
 from gankit.evaluation import shared
@@ -141,6 +142,9 @@ class FrechetDistance(_DomainMetric):
             identity={
                 "extractor": "gankit-metrics classifier features",
                 "weights": file_digest(clf.path),
+                # the sidecar says how images are fitted to the classifier (pad or resize)
+                "sidecar": file_digest(clf.path.with_suffix(".json")),
+                "gankit": gankit_version,
                 "batch_size": str(self.cfg.batch_size),
             },
         )

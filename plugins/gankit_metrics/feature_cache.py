@@ -6,7 +6,8 @@ features (10,000 Fashion-MNIST test images through the domain classifier: about
 9.5 s on one CPU thread; through Inception-v3, minutes). The result depends only
 on the images, the extractor's weights and how it was run, so it is stored
 under a name made from all of them (the SHA-256 of the images' bytes, of the
-weights file, the batch size, the device type and the torch version): a cached
+weights file and what else decides how images reach the extractor, the gankit
+and torch versions, the batch size and the device type): a cached
 file can never be taken for other data or another extractor. A damaged file is
 computed again and replaced. The files are safetensors (never pickle).
 
@@ -47,7 +48,7 @@ Features = torch.Tensor | dict[str, torch.Tensor]
 def tensor_digest(tensor: torch.Tensor) -> str:
     """SHA-256 of a tensor's dtype, shape and bytes (the data being described)."""
     digest = hashlib.sha256(f"{tensor.dtype} {tuple(tensor.shape)}".encode())
-    digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().data)
+    digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
     return digest.hexdigest()
 
 

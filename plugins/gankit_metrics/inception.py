@@ -24,6 +24,7 @@ message that says where to put it.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import tempfile
 import warnings
@@ -37,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gankit import __version__ as gankit_version
 from gankit.data import TensorData
 from gankit.errors import ConfigError, GankitError
 from gankit.sampling import GeneratorSampler, module_device, progress_bar
@@ -256,6 +258,14 @@ class PRConfig:
 # -- metrics ---------------------------------------------------------------------
 
 
+def _distribution_version(name: str) -> str:
+    """The installed version of distribution ``name``, or "" if it is not installed."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
 class _InceptionMetric:
     """Shared: checks, the extractor, features of generated and reference images.
 
@@ -309,6 +319,9 @@ class _InceptionMetric:
             identity = {
                 "extractor": "inception-v3 features and logits",
                 "weights": file_digest(weights),
+                # how images are fitted to Inception-v3 is code: gankit's and torch-fidelity's
+                "gankit": gankit_version,
+                "torch-fidelity": _distribution_version("torch-fidelity"),
                 "batch_size": str(self.cfg.batch_size),
                 "device": device.type,
             }
