@@ -92,25 +92,27 @@ def test_off_a_terminal_the_bar_is_written_every_30_seconds(
     assert any(f"/{STEPS}" in u and "loss_g=" in u for u in updates[1:-1])  # progress between
 
 
-@pytest.fixture
-def terminal(monkeypatch: pytest.MonkeyPatch) -> _Terminal:
-    """stderr replaced by a stream that says it is a terminal."""
+def on_terminal(monkeypatch: pytest.MonkeyPatch) -> _Terminal:
+    """Replace stderr by a stream that says it is a terminal (in the test itself: capsys
+    replaces stderr when the test starts, after its fixtures)."""
     stream = _Terminal()
     monkeypatch.setattr(sys, "stderr", stream)
     return stream
 
 
 def test_in_a_terminal_the_bar_updates_as_before(
-    capsys: pytest.CaptureFixture[str], slow_clock: None, terminal: _Terminal
+    capsys: pytest.CaptureFixture[str], slow_clock: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    terminal = on_terminal(monkeypatch)
     train_with_progress(capsys, "progress=true")
     updates = bar_updates(terminal.getvalue())
     assert len(updates) >= STEPS  # tqdm's 0.1 s: a second a step updates every step
 
 
 def test_progress_false_writes_no_bar(
-    capsys: pytest.CaptureFixture[str], slow_clock: None, terminal: _Terminal
+    capsys: pytest.CaptureFixture[str], slow_clock: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    terminal = on_terminal(monkeypatch)
     train_with_progress(capsys, "progress=false")
     assert "\r" not in terminal.getvalue()
     assert "\r" not in capsys.readouterr().err
