@@ -161,6 +161,11 @@ def _strict_problem(hint: Any, value: Any) -> str | None:
     command-line value starts as text) is fine: pydantic converts it.
     """
     origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        choices = typing.get_args(hint)
+        if isinstance(value, bool) and not any(isinstance(c, bool) for c in choices):
+            return f"expected one of {', '.join(map(repr, choices))}, not {str(value).lower()}"
+        return None
     if origin in (typing.Union, types.UnionType):
         kinds = {arg for arg in typing.get_args(hint) if arg is not type(None)}
     elif origin in (tuple, list) and isinstance(value, list | tuple):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from gankit.cache import CACHE_ENV, cache_dir
 from gankit.sampling import GeneratorSampler
 from gankit_metrics import domain
 from gankit_metrics.domain import FDConfig, FrechetDistance
-from gankit_metrics.feature_cache import SUBDIR, cached_features
+from gankit_metrics.feature_cache import STALE_TMP_SECONDS, SUBDIR, cached_features
 
 IDENTITY = {"extractor": "test", "weights": "0" * 64, "batch_size": "10"}
 
@@ -62,6 +64,17 @@ def test_other_images_or_another_extractor_are_computed_anew(cache: Path) -> Non
     cached_features(images, {**IDENTITY, "batch_size": "11"}, compute)
     assert compute.calls == 4
     assert len(list(cache.glob("*.safetensors"))) == 4
+
+
+def test_temporary_files_of_killed_runs_are_removed_when_stale(cache: Path) -> None:
+    cache.mkdir(parents=True)
+    stale, fresh = cache / ".abc.11111111.tmp", cache / ".abc.22222222.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"half a file")
+    old = time.time() - STALE_TMP_SECONDS - 60
+    os.utime(stale, (old, old))  # a run killed an hour ago; `fresh` may be being written
+    cached_features(torch.ones(2, 1, 2, 2), IDENTITY, Counting())
+    assert not stale.exists() and fresh.exists()
 
 
 def test_several_tensors_round_trip(cache: Path) -> None:

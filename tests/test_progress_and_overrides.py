@@ -17,10 +17,15 @@ import io
 import itertools
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import tqdm.std
+
+from gankit.config import build
+from gankit.errors import ConfigError
 
 from cli_in_process import cli
 from tiny_run import TINY_ARGS
@@ -236,6 +241,17 @@ def test_the_items_of_a_list_option_are_checked_and_python_booleans_accepted(
     code, _, err = cli(capsys, "train", "--steps", "1", "--out", "run", *TINY, "progress=False")
     assert code == 0, err  # as Python spells it
     assert json.loads(Path("run", "run.json").read_text())["train"]["progress"] is False
+
+
+def test_a_choice_of_numbers_does_not_take_true() -> None:
+    @dataclass
+    class Choice:
+        order: Literal[1, 2] = 1
+        flag: Literal[True, "auto"] = "auto"
+
+    with pytest.raises(ConfigError, match=r"order: expected one of 1, 2, not true \(got True\)"):
+        build(Choice, {"order": True}, strict=True)
+    assert build(Choice, {"order": 2, "flag": True}, strict=True) == Choice(2, True)
 
 
 def test_a_run_recorded_with_a_lax_value_still_resumes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
@@ -124,6 +125,19 @@ def _warn_unwritable(directory: str, reason: str) -> None:
     )
 
 
+#: a temporary file older than this is left over from a run that was killed while writing
+STALE_TMP_SECONDS = 3600
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Remove temporary files that killed runs left behind (older than an hour)."""
+    now = time.time()
+    for tmp in directory.glob(".*.tmp"):
+        with contextlib.suppress(OSError):  # another process may remove it first
+            if now - tmp.stat().st_mtime > STALE_TMP_SECONDS:
+                tmp.unlink()
+
+
 def _write(directory: Path, path: Path, key: Mapping[str, str], value: Features) -> None:
     """Store ``value`` at ``path`` atomically (a temporary file renamed into place)."""
     tensors = {SINGLE: value} if isinstance(value, torch.Tensor) else dict(value)
@@ -135,6 +149,7 @@ def _write(directory: Path, path: Path, key: Mapping[str, str], value: Features)
         )
         follow_umask(tmp)
         os.replace(tmp, path)
+        _remove_stale_temporaries(directory)
     except (OSError, SafetensorError) as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
