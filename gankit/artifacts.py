@@ -153,30 +153,23 @@ class LoadedGenerator(GeneratorSampler):
         self.eval()
 
 
-def check_run_has_artifact(source: Path) -> None:
-    """Raise :class:`ArtifactError` if ``source`` is a run (or its ``artifact/``) without one.
+def run_artifact_dir(source: Path) -> Path:
+    """``source``, or the ``artifact/`` of the training run it names; raise if the run has none.
 
     A training run directory (it has ``run.json``) stands for its ``artifact/``,
-    which the run writes when its training ends. Without it, the generic "not a
-    gankit artifact" would not say why there is none or what to do; this error
-    says both (see :func:`_why_no_artifact`). Anything else passes unchecked.
+    which the run writes when its training ends; ``RUN/artifact`` names the same.
+    When that is missing, :class:`ArtifactError` says why and what to do (see
+    :func:`_why_no_artifact`), where the generic "not a gankit artifact" would
+    not. Anything else comes back unchanged, unchecked.
     """
     run = source
     if source.name == "artifact" and not (source / "run.json").exists():
         run = source.parent
     if not (run / "run.json").is_file() or (run / CONFIG_NAME).exists():
-        return
+        return source
     if (run / "artifact" / CONFIG_NAME).is_file():
-        return
+        return run / "artifact"
     raise ArtifactError(f"the training run {str(run)!r} has no artifact: " + _why_no_artifact(run))
-
-
-def _run_artifact(directory: Path) -> Path:
-    """A training run directory stands for its ``artifact/`` sub-directory."""
-    check_run_has_artifact(directory)
-    if (directory / CONFIG_NAME).exists() or not (directory / "run.json").exists():
-        return directory
-    return directory / "artifact"
 
 
 def _why_no_artifact(run_dir: Path) -> str:
@@ -352,8 +345,8 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Lo
             ) from None
         directory = hub.resolve(text)
     else:
-        directory = Path(text).expanduser()
-        check_run_has_artifact(directory)  # also for RUN/artifact, before "no such directory"
+        # a run stands for its artifact/ (checked before "no such directory": RUN/artifact)
+        directory = run_artifact_dir(Path(text).expanduser())
         if not directory.exists():
             raise _missing_source(text)
     if directory.is_file():
@@ -365,8 +358,7 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Lo
                 f"(with {CONFIG_NAME} and {WEIGHTS_NAME}), its {WEIGHTS_NAME}, or a run "
                 f"directory"
             )
-        directory = directory.parent
-    directory = _run_artifact(directory)
+        directory = run_artifact_dir(directory.parent)
     info = read_info(directory)
     state = load_weights(_weights_path(directory))
     generator = build_generator(info)

@@ -49,11 +49,11 @@ from gankit.artifacts import (
     SAMPLES_NAME,
     WEIGHTS_NAME,
     ArtifactInfo,
-    check_run_has_artifact,
     follow_umask,
     make_temp_dir,
     read_info,
     refuse_pickle,
+    run_artifact_dir,
 )
 from gankit.errors import ArtifactError, GankitError, HubError, IntegrityError
 from gankit.modelcard import metrics_table, pipeline_tag, sample_line
@@ -571,9 +571,8 @@ def with_metrics(body: str, metrics: Mapping[str, Any]) -> str:
 
 def _artifact_dir(artifact: str | Path) -> Path:
     """The artifact directory ``artifact`` names (itself, or a run's ``artifact/``), checked."""
-    directory = Path(artifact)
-    check_run_has_artifact(directory)
-    if (directory / "artifact" / CONFIG_NAME).is_file():
+    directory = run_artifact_dir(Path(artifact))
+    if (directory / "artifact" / CONFIG_NAME).is_file():  # also without run.json
         directory = directory / "artifact"
     if directory.is_file():
         if directory.suffix in PICKLE_SUFFIXES:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import torch
 
-from gankit import __version__ as gankit_version
 from gankit.data import TensorData
 from gankit.errors import GankitError
 from gankit.evaluation import shared
@@ -144,7 +143,6 @@ class FrechetDistance(_DomainMetric):
                 "weights": file_digest(clf.path),
                 # the sidecar says how images are fitted to the classifier (pad or resize)
                 "sidecar": file_digest(clf.path.with_suffix(".json")),
-                "gankit": gankit_version,
                 "batch_size": str(self.cfg.batch_size),
             },
         )

@@ -7,7 +7,8 @@ features (10,000 Fashion-MNIST test images through the domain classifier: about
 on the images, the extractor's weights and how it was run, so it is stored
 under a name made from all of them (the SHA-256 of the images' bytes, of the
 weights file and what else decides how images reach the extractor, the gankit
-and torch versions, the batch size and the device type): a cached
+and torch versions, the batch size and the device type; the callers name what is
+particular to their extractor): a cached
 file can never be taken for other data or another extractor. A damaged file is
 computed again and replaced. The files are safetensors (never pickle).
 
@@ -32,8 +33,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from gankit import __version__ as gankit_version
 from gankit.artifacts import follow_umask
 from gankit.cache import CACHE_ENV, cache_dir
+from gankit.hub import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +64,7 @@ def file_digest(path: Path) -> str:
 
 @cache
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)  # size and mtime_ns: a changed file is digested again
 
 
 def cached_features(
@@ -84,6 +83,8 @@ def cached_features(
     key = {
         "format": FORMAT,
         "images": tensor_digest(images),
+        # how images reach an extractor is code: gankit's (resizing, padding) and torch's
+        "gankit": gankit_version,
         "torch": torch.__version__,
         **{k: str(v) for k, v in identity.items()},
     }

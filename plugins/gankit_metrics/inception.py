@@ -38,7 +38,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from gankit import __version__ as gankit_version
 from gankit.data import TensorData
 from gankit.errors import ConfigError, GankitError
 from gankit.sampling import GeneratorSampler, module_device, progress_bar
@@ -319,8 +318,7 @@ class _InceptionMetric:
             identity = {
                 "extractor": "inception-v3 features and logits",
                 "weights": file_digest(weights),
-                # how images are fitted to Inception-v3 is code: gankit's and torch-fidelity's
-                "gankit": gankit_version,
+                # torch-fidelity's code also decides how images are fitted to Inception-v3
                 "torch-fidelity": _distribution_version("torch-fidelity"),
                 "batch_size": str(self.cfg.batch_size),
                 "device": device.type,
