@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
 import gankit
+from gankit.cache import CACHE_ENV
 from gankit.data import TensorData
 from gankit.errors import ConfigError, GankitError
 from gankit.evaluation import catalogue_metrics
@@ -35,6 +37,7 @@ from gankit_metrics.domain import (
     FDConfig,
     FrechetDistance,
 )
+from gankit_metrics.feature_cache import SUBDIR as FEATURES_SUBDIR
 from gankit_metrics.frechet import frechet_distance
 
 from tiny_run import TINY
@@ -310,9 +313,18 @@ def test_inception_extractor_reads_a_weights_file_and_refuses_pickled_code(
     images = digits_test.samples[:6]
     out = InceptionExtractor(weights)(images)
     assert out["features"].shape == (6, 2048) and out["logits"].shape == (6, 1008)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     fid = FID(FIDConfig(n=6, weights=str(weights), batch_size=3))
     ref = TensorData(images, name="digits")
-    assert np.isfinite(fid.compute(sampler(Replay(images)), ref)["fid"])
+    value = fid.compute(sampler(Replay(images)), ref)["fid"]
+    assert np.isfinite(value)
+    # the reference features are cached at the extractor's float32, half float64's size,
+    # and a new metric object reading them gives the same value
+    (stored,) = (tmp_path / "cache" / FEATURES_SUBDIR).glob("*.safetensors")
+    with safe_open(str(stored), framework="pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F32"}  # noqa: SIM118
+    again = FID(FIDConfig(n=6, weights=str(weights), batch_size=3))
+    assert again.compute(sampler(Replay(images)), ref)["fid"] == value
 
     class Payload:
         def __reduce__(self) -> tuple:

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import sys
 
-from gankit.cli import eval_cmd, hub_cmd, plot_cmd, plugins_cmd, serving_cmd, train_cmd  # noqa: F401 - registers commands
+from gankit.cli import (  # noqa: F401 - registers commands
+    cache_cmd,
+    eval_cmd,
+    hub_cmd,
+    plot_cmd,
+    plugins_cmd,
+    serving_cmd,
+    train_cmd,
+)
 from gankit.cli.app import app
 from gankit.errors import GankitError
 

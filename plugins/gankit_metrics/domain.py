@@ -134,10 +134,11 @@ class FrechetDistance(_DomainMetric):
         clf = self.classifier(data)
         if len(data) < 2:
             raise GankitError(f"metric fd needs at least 2 reference images, got {len(data)}")
+        # kept (in memory and on disk) at the classifier's float32, which is exact
         ref = self._reference.get(
             data,
             clf.path,
-            lambda x: classify(clf, x, self.cfg.batch_size, "reference features")[0],
+            lambda x: classify(clf, x, self.cfg.batch_size, "reference features")[0].float(),
             identity={
                 "extractor": "gankit-metrics classifier features",
                 "weights": file_digest(clf.path),

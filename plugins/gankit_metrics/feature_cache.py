@@ -35,7 +35,7 @@ from safetensors.torch import save_file
 
 from gankit import __version__ as gankit_version
 from gankit.artifacts import follow_umask
-from gankit.cache import CACHE_ENV, cache_dir
+from gankit.cache import CACHE_ENV, cache_dir, make_cache_dir
 from gankit.hub import sha256_file
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def _write(directory: Path, path: Path, key: Mapping[str, str], value: Features)
     tensors = {SINGLE: value} if isinstance(value, torch.Tensor) else dict(value)
     tmp = directory / f".{path.stem}.{secrets.token_hex(4)}.tmp"
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_cache_dir(directory)
         save_file(
             {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), dict(key)
         )

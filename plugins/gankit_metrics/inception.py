@@ -294,6 +294,8 @@ class _InceptionMetric:
     ) -> dict[str, torch.Tensor]:
         """Features and logits of images in [-1, 1], ``batch_size`` at a time.
 
+        They keep the extractor's dtype (float32), so the feature cache stores
+        them at that size; the metrics convert to float64 where they need it.
         Inside a :func:`gankit.sampling.progress` block a bar titled ``desc`` counts the images.
         """
         extractor = self.extractor()
@@ -302,7 +304,7 @@ class _InceptionMetric:
             for chunk in images.split(self.cfg.batch_size):
                 parts.append(extractor(chunk, device=device))
                 bar.update(len(chunk))
-        return {key: torch.cat([p[key] for p in parts]).double() for key in parts[0]}
+        return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
 
     def generated(self, generator: GeneratorSampler) -> dict[str, torch.Tensor]:
         """Features of ``n`` generated samples."""
@@ -365,8 +367,8 @@ class KID(_InceptionMetric):
             kid = KernelInceptionDistance(
                 feature=PassThrough(real.shape[1]), subsets=self.cfg.subsets, subset_size=size
             )
-        kid.update(real, real=True)
-        kid.update(fake, real=False)
+        kid.update(real.double(), real=True)
+        kid.update(fake.double(), real=False)
         with seeded(self.cfg.seed):
             mean, std = kid.compute()
         return {"kid_mean": float(mean), "kid_std": float(std)}
@@ -390,7 +392,7 @@ class InceptionScore(_InceptionMetric):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             score = TMInceptionScore(feature=PassThrough(logits.shape[1]), splits=self.cfg.splits)
-        score.update(logits)
+        score.update(logits.double())
         with seeded(self.cfg.seed):
             mean, std = score.compute()
         return {"inception_score": float(mean), "inception_score_std": float(std)}

@@ -1,0 +1,84 @@
+"""``gankit cache`` and ``gankit cache clear``: what gankit keeps in its cache directory."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.filesize import decimal
+from rich.table import Table
+
+from gankit.cache import CACHE_ENV, OFF, cache_entries, cache_root, clear_cache
+from gankit.cli.app import app
+
+console = Console()
+
+cache_app = typer.Typer(
+    name="cache",
+    help=(
+        "gankit's cache of files it can compute again (reference features for metrics). "
+        f"Set {CACHE_ENV}=DIR to move it, {CACHE_ENV}={OFF} to turn it off."
+    ),
+    invoke_without_command=True,
+)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.callback()
+def cache_info(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show where gankit's cache is and the size of each part of it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    root = cache_root()
+    entries = cache_entries(root)
+    if as_json:
+        rows = [
+            {"name": e.name, "path": str(e.path), "files": e.files, "bytes": e.size}
+            for e in entries
+        ]
+        typer.echo(json.dumps({"root": None if root is None else str(root), "caches": rows}))
+        return
+    if root is None:
+        typer.echo(f"gankit's cache is off: {CACHE_ENV}={OFF}, or no home directory to keep it in")
+        return
+    typer.echo(f"gankit's cache: {root} (set {CACHE_ENV} to move it, or to {OFF})")
+    if not entries:
+        typer.echo("empty: nothing is cached yet")
+        return
+    table = Table(show_edge=False)
+    table.add_column("cache")
+    table.add_column("files", justify="right")
+    table.add_column("size", justify="right")
+    for entry in entries:
+        table.add_row(entry.name, str(entry.files), decimal(entry.size))
+    if len(entries) > 1:
+        table.add_row(
+            "total", str(sum(e.files for e in entries)), decimal(sum(e.size for e in entries))
+        )
+    console.print(table)
+
+
+@cache_app.command("clear")
+def cache_clear(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Caches to remove, as `gankit cache` lists them. Default: all."),
+    ] = None,
+) -> None:
+    """Remove gankit's cached files (all, or the caches named); they are computed again when needed.
+
+    Only the sub-directories gankit made (each tagged with a CACHEDIR.TAG) are
+    removed: other files in the cache directory are left alone.
+    """
+    removed = clear_cache(names or ())
+    if not removed:
+        typer.echo(f"nothing to clear in {cache_root()}")
+        return
+    for entry in removed:
+        files = f"{entry.files} file{'' if entry.files == 1 else 's'}"
+        typer.echo(f"removed {entry.path} ({files}, {decimal(entry.size)})")
