@@ -1,8 +1,9 @@
 """The training bar off a terminal, and a ``KEY=VALUE`` override given twice.
 
-``gankit train`` with stderr in a log file or a pipe writes its bar at most every
-30 seconds (tqdm's ``\\r``-separated updates would otherwise fill the log with one
-enormous line); in a terminal it updates as tqdm always does. The runs here read
+``gankit train`` with stderr in a log file or a pipe writes its bar as lines of
+their own, at most one every 30 seconds (tqdm's ``\\r``-separated updates would
+otherwise fill the log with one enormous line); in a terminal it updates as tqdm
+always does. The runs here read
 tqdm's clock from a fake that moves one second at each reading, about a second a
 step, so a run of a few hundred milliseconds stands for minutes of training.
 
@@ -26,6 +27,7 @@ import tqdm.std
 
 from gankit.config import build
 from gankit.errors import ConfigError
+from gankit.training.progress_bar import LogLines
 
 from cli_in_process import cli
 from tiny_run import TINY_ARGS
@@ -65,7 +67,7 @@ class _Terminal(io.StringIO):
 
 
 def bar_updates(err: str) -> list[str]:
-    """The training bar's updates in ``err``: each one starts with a carriage return."""
+    """The training bar's updates in a terminal's ``err``: each starts with a carriage return."""
     return [part for part in err.split("\r")[1:] if "dcgan/digits" in part]
 
 
@@ -82,19 +84,41 @@ def train_with_progress(capsys: pytest.CaptureFixture[str], progress: str) -> st
 # -- the training bar --------------------------------------------------------------------
 
 
-def test_off_a_terminal_the_bar_is_written_every_30_seconds(
+def test_off_a_terminal_the_bar_is_a_line_every_30_seconds(
     capsys: pytest.CaptureFixture[str], slow_clock: None
 ) -> None:
     err = train_with_progress(capsys, "progress=true")
-    updates = bar_updates(err)
+    assert "\r" not in err  # each update is a line of its own, as a log viewer shows it
+    assert err.endswith("\n") and "\n\n" not in err  # no blank line where the bar closed
+    updates = [line for line in err.splitlines() if line.startswith("dcgan/digits")]
     # the bar when it opens, one about every 30 s (a step a second) and the last one;
     # tqdm's defaults would write one at nearly every step
     assert STEPS // 30 - 1 <= len(updates) <= STEPS // 30 + 3, updates
-    assert err.count("\r") == len(updates)  # no other bar wrote
-    assert f"{STEPS}/{STEPS}" in updates[-1]  # the end is in the log
-    assert updates[-1].endswith("\n")  # and closes the line
     assert "0/150" in updates[0]
     assert any(f"/{STEPS}" in u and "loss_g=" in u for u in updates[1:-1])  # progress between
+    assert f"{STEPS}/{STEPS}" in updates[-1]  # the end is in the log
+    assert all(u == u.rstrip() for u in updates)  # without tqdm's padding
+
+
+def test_messages_between_bar_lines_keep_their_own_line_ends() -> None:
+    """tqdm.write and the bar's own writes, through the log-line stream."""
+    stream = io.StringIO()
+    lines = LogLines(stream)
+    bar = tqdm.std.tqdm(total=3, file=lines, desc="bar", mininterval=0, ncols=40)
+    bar.update()
+    bar.write("a message", file=lines)
+    bar.update(2)
+    bar.close()
+    text = stream.getvalue()
+    assert "\r" not in text and "\n\n" not in text
+    assert "a message\n" in text
+    assert [line.split("|")[0] for line in text.splitlines() if line.startswith("bar")] == [
+        "bar:   0%",
+        "bar:  33%",
+        "bar:  33%",  # redrawn after the message
+        "bar: 100%",
+        "bar: 100%",  # closing: the same count with the average rate
+    ]
 
 
 def on_terminal(monkeypatch: pytest.MonkeyPatch) -> _Terminal:

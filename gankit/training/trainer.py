@@ -28,7 +28,6 @@ import logging
 import math
 import random
 import reprlib
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +68,7 @@ from gankit.training.config import (
     spec_from_json,
 )
 from gankit.training.ema import EMA, refresh_batchnorm
+from gankit.training.progress_bar import training_bar_options
 from gankit.training.sampler import EpochSampler
 
 log = logging.getLogger(__name__)
@@ -81,49 +81,10 @@ FINAL_GRID = "final"
 #: sample-grid sizes when ``grid_size`` is 0: images in a grid, points in a 2-D scatter
 DEFAULT_GRID_IMAGES = 64
 DEFAULT_SCATTER_POINTS = 2500
-#: seconds between updates of the training bar when stderr is not a terminal (a log
-#: file, a pipe, a CI job): a 30-minute run writes about 60 updates there, not 18,000
-LOG_PROGRESS_INTERVAL_S = 30.0
 
 
 class TrainingDiverged(GankitError):
     """A loss became NaN or infinite; the checkpoints written before are kept."""
-
-
-def _stderr_is_terminal() -> bool:
-    """Whether ``sys.stderr``, where the training bar goes, is a terminal.
-
-    False for a stderr that is a file or a pipe, that is None (``pythonw``), that has
-    no ``isatty`` (a replacement stream) or that is closed.
-    """
-    isatty = getattr(sys.stderr, "isatty", None)
-    if isatty is None:
-        return False
-    try:
-        return bool(isatty())
-    except (OSError, ValueError):  # ValueError: I/O operation on closed file
-        return False
-
-
-def _bar_pacing() -> dict[str, Any]:
-    """tqdm options for the training bar: tqdm's defaults on a terminal, else slow updates.
-
-    Off a terminal (a log file, a pipe) each update is another carriage-return-separated
-    copy of the bar, so one is written at most every :data:`LOG_PROGRESS_INTERVAL_S`
-    seconds, besides the first and the last. ``miniters=1`` turns tqdm's dynamic
-    ``miniters`` off: with it, ``miniters`` grows above 1 after an update, and tqdm's
-    monitor thread then writes an extra update whenever ``maxinterval`` passes without
-    one, whatever ``mininterval`` says. With ``miniters=1`` every step reads the clock
-    and writes once ``mininterval`` has passed (``maxinterval`` is then unused). A
-    notebook's widget (chosen by ``tqdm.auto``) is not a log: it keeps the defaults.
-    """
-    if _stderr_is_terminal() or any(c.__module__ == "tqdm.notebook" for c in tqdm.__mro__):
-        return {}
-    return {
-        "mininterval": LOG_PROGRESS_INTERVAL_S,
-        "maxinterval": LOG_PROGRESS_INTERVAL_S,
-        "miniters": 1,
-    }
 
 
 def _named(component: Component) -> str:
@@ -1059,7 +1020,7 @@ class Trainer:
             disable=not shown,
             desc=f"{self.arch.name}/{self.spec.data}",
             dynamic_ncols=True,
-            **(_bar_pacing() if shown else {}),  # off a terminal: an update every 30 s
+            **(training_bar_options() if shown else {}),  # off a terminal: a line every 30 s
         )
         t0 = time.perf_counter()
         deadline = t0 + 60.0 * self.cfg.max_minutes if self.cfg.max_minutes > 0 else None
