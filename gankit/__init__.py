@@ -5,13 +5,15 @@ The public API:
 - :func:`create_generator`, :func:`create_discriminator`, :func:`create_loss`,
   :func:`create_regularizer`, :func:`create_dataset`, :func:`create_metric`
 - :func:`load_generator` (artifact directory, ``zoo:NAME`` or ``hf://OWNER/NAME``)
+- :func:`train` and :func:`resume`: ``gankit train`` from Python
+  (:mod:`gankit.training.runs`, imported on first use)
 - :func:`get_manager` (the plugin manager) and :data:`hookimpl` for plugin authors
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # gankit is a PyTorch library: importing torch here (about 2 s, once) keeps the
 # first `load_generator` / `create_*` call fast instead of paying it there.
@@ -27,6 +29,9 @@ from gankit.registry import (
     create_metric,
     create_regularizer,
 )
+
+if TYPE_CHECKING:
+    from gankit.training.runs import resume, train
 
 try:
     __version__ = version("gankit")
@@ -46,6 +51,22 @@ def load_generator(source: str, **kwargs: Any) -> Any:
     return _load(source, **kwargs)
 
 
+#: public names imported on first use: the trainer's modules (tqdm, the training
+#: loop, its config) would slow every ``import gankit``, the CLI's ``--help`` included
+_LAZY = {"train": "gankit.training.runs", "resume": "gankit.training.runs"}
+
+
+def __getattr__(name: str) -> Any:
+    """``gankit.train`` and ``gankit.resume``, imported when first used (PEP 562)."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gankit' has no attribute {name!r}")
+
+
 __all__ = [
     "PluginManager",
     "__version__",
@@ -58,4 +79,6 @@ __all__ = [
     "get_manager",
     "hookimpl",
     "load_generator",
+    "resume",
+    "train",
 ]

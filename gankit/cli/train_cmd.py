@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,15 +10,12 @@ import typer
 from gankit import config as config_mod
 from gankit.cli.app import app
 from gankit.errors import GankitError
-from gankit.run_lock import LOCK_FILE, locked_by_another
 
 if TYPE_CHECKING:  # torch is imported lazily so `gankit --help` stays fast
     import torch
 
     from gankit.sampling import GeneratorSampler
     from gankit.training.config import RunSpec
-
-log = logging.getLogger(__name__)
 
 #: the defaults of a new run's ``--arch`` and ``--data`` (None on the command line,
 #: so that ``--resume`` can tell whether they were given)
@@ -34,52 +27,6 @@ OUTPUT_SUFFIXES = (".png", ".npy")
 
 #: the seeds torch's generators take (64 bits, signed or unsigned)
 _SEED_RANGE = (-(2**63), 2**64 - 1)
-
-_STEP_GRID = re.compile(r"^step-\d+\.png$")
-
-
-@contextlib.contextmanager
-def _run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold ``RUN_DIR/.gankit.lock`` while this process writes the run.
-
-    A second ``gankit train`` on the same directory (a new run, a start over or a
-    ``--resume``) stops with an error instead of deleting or interleaving the
-    first one's files. The operating system drops the lock when the process ends,
-    however it ends. Under ``torchrun`` the main process holds it for all ranks.
-    filelock rather than a hand-written ``fcntl.flock``: it is the lock
-    huggingface_hub and torch already use, and it works on Windows too.
-    """
-    from gankit.training import distributed
-
-    if not distributed.from_env().is_main or not run_dir.is_dir():
-        yield  # (no directory: nothing to protect, and the caller reports it)
-        return
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(run_dir / LOCK_FILE, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise GankitError(
-            f"another `gankit train` is writing to {str(run_dir)!r} (it holds "
-            f"{run_dir / LOCK_FILE}); wait for it to end or stop it, or choose another --out "
-            f"(on a file system without locks a crashed run can leave the file behind: "
-            f"delete it once no gankit train uses the directory)"
-        ) from None
-    except OSError as exc:  # a read-only directory, or a lock file another user owns
-        raise GankitError(
-            f"cannot lock {str(run_dir / LOCK_FILE)!r}: {exc.strerror or exc}; the run "
-            f"directory must be writable by you"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _shown(items: list[str], limit: int = 3) -> str:
-    """``a, b, c, ...`` (the first ``limit`` items)."""
-    return ", ".join(items[:limit]) + (", ..." if len(items) > limit else "")
 
 
 def _check_min(option: str, value: int | None, minimum: int, advice: str = "") -> None:
@@ -127,117 +74,6 @@ def _write_output(out: Path, samples: torch.Tensor, **image_options: Any) -> Non
 # -- train ----------------------------------------------------------------------------
 
 
-def _run_started(run_dir: Path) -> bool:
-    """Whether a run directory holds a checkpoint or an artifact (training got somewhere)."""
-    from gankit.training import checkpoint as ckpt
-
-    return (
-        ckpt.newest_step(run_dir / "checkpoints") is not None
-        or (run_dir / "artifact").exists()
-        or (run_dir / "artifact-best").exists()
-        or (run_dir / "checkpoints" / "best").exists()
-    )
-
-
-def _check_new_out(out: Path, *, locked_here: bool = False) -> bool:
-    """Refuse an ``--out`` a new run must not write to; True if it holds an unstarted run.
-
-    ``locked_here``: this process holds the run's lock already (so it is not asked
-    whether another does: a second lock on the file in this process would fail).
-    """
-    from gankit.training.trainer import RUN_FILE
-
-    if out.exists() and not out.is_dir():
-        raise GankitError(f"--out {str(out)!r} is a file; choose a new or empty directory")
-    if not out.is_dir():
-        return False
-    if (out / RUN_FILE).exists():
-        if _run_started(out):
-            if not locked_here and locked_by_another(out):
-                raise GankitError(
-                    f"another `gankit train` is writing to {str(out)!r} (it holds "
-                    f"{out / LOCK_FILE}); wait for it to end, or choose another --out"
-                )
-            raise GankitError(
-                f"{str(out)!r} already holds a run; continue it with `gankit train --resume "
-                f"{out}` or choose another --out"
-            )
-        return True
-    entries = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
-    if entries:
-        raise GankitError(
-            f"{str(out)!r} exists and is not a gankit run (it holds {_shown(entries)}); "
-            f"choose an empty or new --out"
-        )
-    return False
-
-
-def _remove_if_empty(out: Path) -> None:
-    """Remove a run directory this command created when it failed before writing into it.
-
-    A config the trainer refused (a device the machine lacks, a size the network
-    cannot take) is found after the directory and its lock file were made; an
-    empty directory left behind would only be litter.
-    """
-    try:
-        if {p.name for p in out.iterdir()} <= {LOCK_FILE}:
-            (out / LOCK_FILE).unlink(missing_ok=True)
-            out.rmdir()
-    except OSError:
-        pass  # (best effort: another process may have begun to write into it)
-
-
-def _clear_unstarted(out: Path) -> None:
-    """Remove what a run that never reached a checkpoint left (its log and step grids)."""
-    from gankit.training.trainer import METRICS_FILE
-
-    log.warning(
-        "%s holds a run that stopped before its first checkpoint; starting it over "
-        "(its run.json, metrics.jsonl and step grids are replaced)",
-        out,
-    )
-    (out / METRICS_FILE).unlink(missing_ok=True)
-    samples = out / "samples"
-    if samples.is_dir():
-        for p in samples.iterdir():
-            if _STEP_GRID.match(p.name):
-                p.unlink(missing_ok=True)
-
-
-def _resumable(run_dir: Path, steps: int | None) -> RunSpec:
-    """The spec to resume ``run_dir`` with, refusing a resume that would not train."""
-    from gankit.training import checkpoint as ckpt
-    from gankit.training.config import replace_train
-    from gankit.training.trainer import load_run
-
-    spec = load_run(run_dir)
-    at = ckpt.newest_step(run_dir / "checkpoints")
-    if at is None:
-        if _run_started(run_dir):
-            raise GankitError(
-                f"the run in {str(run_dir)!r} has no checkpoint in {run_dir / 'checkpoints'} "
-                f"to resume from; train a new run with another --out"
-            )
-        raise GankitError(
-            f"the run in {str(run_dir)!r} stopped before its first checkpoint, so there is "
-            f"nothing to resume; start it afresh without --resume: `gankit train --out "
-            f"{run_dir} --arch {spec.arch} --data {spec.data} ...` with its options (or changed "
-            f"ones), which replaces the unstarted run"
-        )
-    if steps is not None and steps <= at:
-        raise GankitError(
-            f"the run in {str(run_dir)!r} is at step {at} already, so --steps {steps} would "
-            f"not train it further (--steps is the total, not the steps to add): give more "
-            f"than {at}"
-        )
-    if steps is None and at >= spec.train.steps:
-        raise GankitError(
-            f"the run in {str(run_dir)!r} has trained its {spec.train.steps} steps (it is at "
-            f"step {at}); to train further give --steps more than {at}"
-        )
-    return replace_train(spec, steps=steps) if steps is not None else spec
-
-
 @app.command("train")
 def train_command(
     overrides: Annotated[
@@ -282,7 +118,7 @@ def train_command(
     ] = None,
 ) -> None:
     """Train a GAN, writing sample grids, checkpoints and a generator artifact."""
-    from gankit.training import distributed
+    from gankit.training import runs
     from gankit.training.config import resolve
 
     _check_min("--steps", steps, 1, "; leave --steps out for the dataset's default")
@@ -308,43 +144,21 @@ def train_command(
                 f"--resume continues a run with its own config; only --steps may be given, "
                 f"not {', '.join(given)}"
             )
-        with _run_lock(resume):
-            _train(_resumable(resume, steps), resume)
+        runs.continue_run(resume, steps, _train)
         return
-    else:
-        if out is None:
-            raise GankitError("--out RUN_DIR is required (where the run writes its files)")
-        _check_new_out(out)  # before the work of resolving: a clear error early
-        file_values = config_mod.load_toml(config) if config is not None else {}
-        spec = resolve(
-            arch or DEFAULT_ARCH,
-            data or DEFAULT_DATA,
-            file_values,
-            config_mod.parse_overrides(overrides or []),
-            steps=steps,
-            seed=seed,
-        )
-        created = not out.exists()
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise GankitError(
-                f"cannot create the run directory {str(out)!r}: {exc.strerror or exc}; "
-                f"choose an --out in a writable place"
-            ) from None
-        main = distributed.from_env().is_main
-        with _run_lock(out):
-            try:
-                # Checked again under the lock: the run seen above may have been another
-                # process's, which has since started or finished. Only the main process
-                # clears (the others under torchrun hold no lock and must not delete).
-                if main and _check_new_out(out, locked_here=True):
-                    _clear_unstarted(out)
-                _train(spec, out)
-            except BaseException:
-                if created and main:  # (under the lock: no other process is writing it)
-                    _remove_if_empty(out)
-                raise
+    if out is None:
+        raise GankitError("--out RUN_DIR is required (where the run writes its files)")
+    runs.check_new_out(out)  # before the work of resolving: a clear error early
+    file_values = config_mod.load_toml(config) if config is not None else {}
+    spec = resolve(
+        arch or DEFAULT_ARCH,
+        data or DEFAULT_DATA,
+        file_values,
+        config_mod.parse_overrides(overrides or []),
+        steps=steps,
+        seed=seed,
+    )
+    runs.start_run(spec, out, _train)
 
 
 def _train(spec: RunSpec, run_dir: Path) -> None:
