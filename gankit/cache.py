@@ -43,18 +43,25 @@ TAG_COMMENT = "# gankit's cache: its files are computed again when missing (gank
 
 
 def cache_root() -> Path | None:
-    """gankit's cache directory (not created), or None when the cache is off.
+    """gankit's cache directory (absolute; not created), or None when the cache is off.
 
     Off means ``GANKIT_CACHE_DIR=off``, or no home directory to put it in (warned
-    about once).
+    about once); :func:`cache_off_reason` says which. A relative
+    ``GANKIT_CACHE_DIR`` is taken from the current directory (warned about once:
+    another directory would mean another cache); a relative ``XDG_CACHE_HOME`` is
+    ignored, as the XDG specification says.
     """
     chosen = os.environ.get(CACHE_ENV, "").strip()
     if chosen.lower() == OFF:
         return None
     if chosen:
-        return Path(chosen).expanduser()
+        path = Path(chosen).expanduser()
+        if not path.is_absolute():
+            path = path.absolute()
+            _warn_relative(chosen, str(path))
+        return path
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    if xdg:
+    if xdg and Path(xdg).expanduser().is_absolute():
         return Path(xdg).expanduser() / "gankit"
     try:
         home = Path.home()
@@ -62,6 +69,15 @@ def cache_root() -> Path | None:
         _warn_no_home()
         return None
     return home / ".cache" / "gankit"
+
+
+def cache_off_reason() -> str | None:
+    """Why gankit's cache is off (for messages), or None when it is on."""
+    if os.environ.get(CACHE_ENV, "").strip().lower() == OFF:
+        return f"{CACHE_ENV}={OFF}"
+    if cache_root() is None:
+        return f"there is no home directory to keep it in; set {CACHE_ENV} to a directory"
+    return None
 
 
 def cache_dir(name: str) -> Path | None:
@@ -121,11 +137,16 @@ class CacheEntry:
 def cache_entries(root: Path | None = None) -> list[CacheEntry]:
     """gankit's tagged sub-directories of the cache (``root``, else :func:`cache_root`), by name.
 
-    Empty when the cache is off or does not exist yet.
+    Empty when the cache is off or does not exist yet; a :class:`GankitError` when
+    the cache's path is something other than a directory.
     """
     root = cache_root() if root is None else root
-    if root is None or not root.is_dir():
+    if root is None or not root.exists():
         return []
+    if not root.is_dir():
+        raise GankitError(
+            f"gankit's cache {root} is not a directory; set {CACHE_ENV} to a directory"
+        )
     return [CacheEntry.of(d) for d in sorted(root.iterdir()) if is_gankit_cache(d)]
 
 
@@ -135,19 +156,26 @@ def clear_cache(names: Sequence[str] = (), root: Path | None = None) -> list[Cac
     Only tagged sub-directories (:func:`is_gankit_cache`) are removed, so a
     ``GANKIT_CACHE_DIR`` shared with other files loses none of them. A name that
     is not one of them raises :class:`GankitError` naming the ones there are,
-    before anything is removed.
+    before anything is removed. With the cache off there is nothing to remove.
     """
     root = cache_root() if root is None else root
     if root is None:
-        raise GankitError(f"gankit's cache is off ({CACHE_ENV}={OFF}); there is nothing to clear")
+        return []
     entries = cache_entries(root)
     if names:
         known = {e.name: e for e in entries}
         unknown = [n for n in names if n not in known]
         if unknown:
             there = ", ".join(known) or "none"
+            others = [n for n in unknown if (root / n).exists()]
+            not_ours = (
+                f" ({', '.join(map(repr, others))} exists there but gankit did not make it: "
+                f"it has no gankit {TAG_FILE}, so it is left alone)"
+                if others
+                else ""
+            )
             raise GankitError(
-                f"no gankit cache named {', '.join(map(repr, unknown))} in {root}; "
+                f"no gankit cache named {', '.join(map(repr, unknown))} in {root}{not_ours}; "
                 f"gankit's caches there: {there} (see `gankit cache`)"
             )
         entries = [known[n] for n in dict.fromkeys(names)]
@@ -174,6 +202,17 @@ def _remove_tree(directory: Path) -> None:
             reason = exc.strerror or str(exc)
             raise GankitError(f"cannot remove the cache {directory}: {reason}") from exc
     raise GankitError(f"cannot remove the cache {directory}: files kept appearing in it")
+
+
+@cache
+def _warn_relative(chosen: str, absolute: str) -> None:
+    log.warning(
+        "%s=%s is a relative path, so the cache is %s, under the current directory; give "
+        "an absolute path to use one cache wherever gankit runs",
+        CACHE_ENV,
+        chosen,
+        absolute,
+    )
 
 
 @cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,8 +34,10 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _cache_features(n: int) -> None:
-    """Store the features of ``n`` random images in the cache, as a metric does."""
-    cached_features(torch.randn(n, 1, 4, 4), IDENTITY, lambda x: x.flatten(1).double())
+    """Store the features of ``n`` images in the cache, as a metric does (the same n: the
+    same images, read from the cache the second time)."""
+    images = torch.randn(n, 1, 4, 4, generator=torch.Generator().manual_seed(n))
+    cached_features(images, IDENTITY, lambda x: x.flatten(1).double())
 
 
 def test_cache_lists_what_is_cached_and_how_big(
@@ -88,9 +91,20 @@ def test_clear_by_name_checks_every_name_before_removing_anything(
     assert code == 2
     assert f"no gankit cache named 'photos' in {root}" in err
     assert f"gankit's caches there: plugin-thumbnails, {SUBDIR}" in err
+    assert "'photos' exists there but gankit did not make it" in err
     assert (root / "plugin-thumbnails" / "a.png").exists() and (root / "photos").exists()
-    code, out, _ = cli(capsys, "cache", "clear", "plugin-thumbnails")
-    assert code == 0 and "removed" in out and "(1 file, 10 bytes)" in out
+    code, out, _ = cli(capsys, "cache", "--json", "clear", "plugin-thumbnails")
+    assert code == 0
+    assert json.loads(out) == {
+        "removed": [
+            {
+                "name": "plugin-thumbnails",
+                "path": str(root / "plugin-thumbnails"),
+                "files": 1,
+                "bytes": 10,
+            }
+        ]
+    }
     assert [e.name for e in cache_entries()] == [SUBDIR]
 
 
@@ -106,14 +120,44 @@ def test_a_linked_directory_is_never_taken_for_gankits_cache(
     assert (elsewhere / "keep.bin").exists()
 
 
-def test_an_off_cache_says_so(
+def test_an_off_cache_says_so_and_clearing_it_is_no_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv(CACHE_ENV, "off")
     code, out, _ = cli(capsys, "cache")
     assert code == 0 and f"gankit's cache is off: {CACHE_ENV}=off" in out
-    code, _, err = cli(capsys, "cache", "clear")
-    assert code == 2 and "there is nothing to clear" in err
+    code, out, _ = cli(capsys, "cache", "--json")
+    assert json.loads(out) == {"root": None, "off": f"{CACHE_ENV}=off", "caches": []}
+    code, out, _ = cli(capsys, "cache", "clear")  # a script's clean-up step does not fail
+    assert code == 0 and f"gankit's cache is off ({CACHE_ENV}=off): nothing to clear" in out
+
+
+def test_a_relative_or_unusable_cache_path_is_explained(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(CACHE_ENV, "relative-cache")
+    with caplog.at_level(logging.WARNING, logger="gankit.cache"):
+        _cache_features(4)
+    assert (tmp_path / "relative-cache" / SUBDIR).is_dir()
+    assert "relative path, so the cache is " + str(tmp_path / "relative-cache") in caplog.text
+    code, out, _ = cli(capsys, "cache", "--json")
+    assert json.loads(out)["root"] == str(tmp_path / "relative-cache")  # shown absolute
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "a-file"))
+    code, _, err = cli(capsys, "cache")
+    assert code == 2 and f"gankit's cache {tmp_path / 'a-file'} is not a directory" in err
+
+
+def test_a_cache_an_earlier_gankit_left_untagged_is_tagged_when_used(root: Path) -> None:
+    _cache_features(4)
+    (root / SUBDIR / TAG_FILE).unlink()  # as gankit wrote it before it tagged its caches
+    assert cache_entries() == []
+    _cache_features(4)  # the same images: read from the cache, not written
+    assert [e.name for e in cache_entries()] == [SUBDIR]
 
 
 @pytest.mark.skipif(shutil.which("tar") is None, reason="needs GNU tar")

@@ -135,6 +135,8 @@ def test_the_cache_lives_where_the_environment_says(
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_dir("x") == tmp_path / "home" / ".cache" / "gankit" / "x"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/xdg")  # the XDG spec: ignore a relative one
+    assert cache_dir("x") == tmp_path / "home" / ".cache" / "gankit" / "x"
 
 
 def test_without_a_home_directory_the_cache_is_off(

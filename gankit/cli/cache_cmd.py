@@ -10,7 +10,15 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
 
-from gankit.cache import CACHE_ENV, OFF, cache_entries, cache_root, clear_cache
+from gankit.cache import (
+    CACHE_ENV,
+    OFF,
+    CacheEntry,
+    cache_entries,
+    cache_off_reason,
+    cache_root,
+    clear_cache,
+)
 from gankit.cli.app import app
 
 console = Console()
@@ -18,33 +26,45 @@ console = Console()
 cache_app = typer.Typer(
     name="cache",
     help=(
-        "gankit's cache of files it can compute again (reference features for metrics). "
+        "gankit's cache of files it can compute again (reference features for metrics): "
+        "$XDG_CACHE_HOME/gankit, else ~/.cache/gankit. "
         f"Set {CACHE_ENV}=DIR to move it, {CACHE_ENV}={OFF} to turn it off."
     ),
     invoke_without_command=True,
 )
 app.add_typer(cache_app, name="cache")
 
+#: ``ctx.meta`` key: ``--json`` was given before the subcommand
+_JSON_KEY = "gankit.cache.json"
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _as_json(entry: CacheEntry) -> dict[str, object]:
+    return {"name": entry.name, "path": str(entry.path), "files": entry.files, "bytes": entry.size}
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
 
 @cache_app.callback()
-def cache_info(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
+def cache_info(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Show where gankit's cache is and the size of each part of it."""
     if ctx.invoked_subcommand is not None:
+        ctx.meta[_JSON_KEY] = as_json  # `gankit cache --json clear` is `clear --json`
         return
     root = cache_root()
     entries = cache_entries(root)
     if as_json:
-        rows = [
-            {"name": e.name, "path": str(e.path), "files": e.files, "bytes": e.size}
-            for e in entries
-        ]
-        typer.echo(json.dumps({"root": None if root is None else str(root), "caches": rows}))
+        listing = {
+            "root": None if root is None else str(root),
+            "off": cache_off_reason(),
+            "caches": [_as_json(e) for e in entries],
+        }
+        typer.echo(json.dumps(listing))
         return
     if root is None:
-        typer.echo(f"gankit's cache is off: {CACHE_ENV}={OFF}, or no home directory to keep it in")
+        typer.echo(f"gankit's cache is off: {cache_off_reason()}")
         return
     typer.echo(f"gankit's cache: {root} (set {CACHE_ENV} to move it, or to {OFF})")
     if not entries:
@@ -65,10 +85,12 @@ def cache_info(
 
 @cache_app.command("clear")
 def cache_clear(
+    ctx: typer.Context,
     names: Annotated[
         list[str] | None,
         typer.Argument(help="Caches to remove, as `gankit cache` lists them. Default: all."),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Remove gankit's cached files (all, or the caches named); they are computed again when needed.
 
@@ -76,9 +98,12 @@ def cache_clear(
     removed: other files in the cache directory are left alone.
     """
     removed = clear_cache(names or ())
-    if not removed:
+    as_json = as_json or bool(ctx.meta.get(_JSON_KEY))
+    if as_json:
+        typer.echo(json.dumps({"removed": [_as_json(e) for e in removed]}))
+    elif cache_root() is None:
+        typer.echo(f"gankit's cache is off ({cache_off_reason()}): nothing to clear")
+    elif not removed:
         typer.echo(f"nothing to clear in {cache_root()}")
-        return
-    for entry in removed:
-        files = f"{entry.files} file{'' if entry.files == 1 else 's'}"
-        typer.echo(f"removed {entry.path} ({files}, {decimal(entry.size)})")
+    for entry in [] if as_json else removed:
+        typer.echo(f"removed {entry.path} ({_files(entry.files)}, {decimal(entry.size)})")

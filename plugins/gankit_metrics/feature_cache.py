@@ -94,6 +94,8 @@ def cached_features(
         stored = _read(path, key)
         if stored is not None:
             log.debug("reference features read from %s", path)
+            with contextlib.suppress(OSError):  # a read-only cache is still read
+                make_cache_dir(directory)  # tags a directory an untagging gankit made
             return stored
     value = compute(images)
     _write(directory, path, key, value)
