@@ -100,6 +100,40 @@ def test_off_a_terminal_the_bar_is_a_line_every_30_seconds(
     assert all(u == u.rstrip() for u in updates)  # without tqdm's padding
 
 
+def test_after_ctrl_c_the_bar_comes_before_the_message(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bar is closed when the run stops, not at interpreter exit after the message."""
+    from gankit.training.trainer import Trainer
+
+    save = Trainer.save_checkpoint
+
+    def interrupted(self: Trainer) -> Path:
+        path = save(self)
+        if self.step == 4:
+            raise KeyboardInterrupt  # Ctrl-C right after the step-4 checkpoint
+        return path
+
+    monkeypatch.setattr(Trainer, "save_checkpoint", interrupted)
+    code, _, err = cli(
+        capsys,
+        "train",
+        "--steps",
+        "8",
+        "--out",
+        "run",
+        *TINY,
+        "checkpoint_every=4",
+        "progress=true",
+    )
+    assert code == 130
+    lines = err.splitlines()
+    message = next(i for i, line in enumerate(lines) if line.startswith("interrupted at step 4"))
+    bar = [i for i, line in enumerate(lines) if line.startswith("dcgan/digits")]
+    assert bar and max(bar) < message, err
+    assert "4/8" in lines[max(bar)]
+
+
 def test_messages_between_bar_lines_keep_their_own_line_ends() -> None:
     """tqdm.write and the bar's own writes, through the log-line stream."""
     stream = io.StringIO()

@@ -90,8 +90,40 @@ def test_errors_name_pythons_arguments(tmp_path: Path) -> None:
         gankit.resume(run, steps=4)
     with pytest.raises(GankitError, match="has trained its 4 steps .* give `steps` more than 4"):
         gankit.resume(run)
-    with pytest.raises(GankitError, match="not a gankit run directory"):
+    with pytest.raises(
+        GankitError,
+        match=r"not a gankit run directory \(no run.json\); start "
+        r"one with `gankit.train\(ARCH, DATA, out=DIR\)`",
+    ):
         gankit.resume(tmp_path / "nothing")
+    with pytest.raises(GankitError, match="leave steps out for the run's own step count"):
+        gankit.resume(run, steps="5")
+    with pytest.raises(GankitError, match="run_dir must be a directory path"):
+        gankit.resume(None)
+
+
+def test_override_strings_are_parsed_as_on_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    tiny = {k: v for k, v in TINY.items() if k != "progress"}
+    gankit.train(out=out, steps=1, overrides={**tiny, "betas_g": "0.0,0.99", "progress": "false"})
+    run = json.loads((out / "run.json").read_text())
+    assert run["train"]["betas_g"] == [0.0, 0.99] and run["train"]["progress"] is False
+
+
+def test_a_failed_run_leaves_no_directory_it_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gankit.training.trainer import Trainer
+
+    def fail(self: Trainer, steps: int | None = None) -> Path:
+        raise RuntimeError("the run failed")
+
+    monkeypatch.setattr(Trainer, "fit", fail)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(RuntimeError, match="the run failed"):
+        gankit.train(out=tmp_path / "runs" / "new" / "deep", steps=1, overrides=TINY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # it was there before
+    assert list((tmp_path / "runs").iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -104,13 +136,27 @@ def test_errors_name_pythons_arguments(tmp_path: Path) -> None:
         ({"seed": "0"}, "seed must be a whole number, got '0'"),
         ({"overrides": ["lr_g=1e-4"]}, "overrides must be a dict of option names to values"),
         ({"overrides": {1: 2}}, r"overrides keys must be option names \(strings\), got \[1\]"),
+        ({"arch": None}, r"arch must be a component name \(a str; see `gankit list`\), got None"),
+        ({"data": ""}, "data must be a component name"),
+        ({"out": None}, r"out must be a directory path \(a str or pathlib.Path\), got None"),
+        ({"out": 5}, "out must be a directory path"),
+        (
+            {"config": [1, 2]},
+            r"config must be a TOML file's path or a dict of sections, got \[1, 2\]",
+        ),
+        (
+            {"config": {"lr_g": 1e-4}},
+            r"config\['lr_g'\]: config takes the sections of a config "
+            r"file as keys, each a dict of options",
+        ),
+        ({"config": {"train": 5}}, r"config\['train'\]: config takes the sections"),
     ],
 )
 def test_bad_arguments_are_refused_before_a_directory_is_made(
     tmp_path: Path, kwargs: dict, message: str
 ) -> None:
     with pytest.raises(GankitError, match=message):
-        gankit.train(out=tmp_path / "run", **kwargs)
+        gankit.train(**{"out": tmp_path / "run", **kwargs})
     assert not (tmp_path / "run").exists()
 
 

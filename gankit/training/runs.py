@@ -51,6 +51,7 @@ class Spelling:
     """
 
     out: str = "--out"
+    start: str = "gankit train --out DIR"
     steps_name: str = "--steps"
     steps: str = "--steps {}"
     resume: str = "gankit train --resume {run}"
@@ -62,6 +63,7 @@ CLI = Spelling()
 #: the Python API's spelling
 PYTHON = Spelling(
     out="`out`",
+    start="gankit.train(ARCH, DATA, out=DIR)",
     steps_name="`steps`",
     steps="steps={}",
     resume="gankit.resume({run!r})",
@@ -153,6 +155,30 @@ def check_new_out(out: Path, *, locked_here: bool = False, spelling: Spelling = 
     return False
 
 
+def _first_missing(path: Path) -> Path | None:
+    """The highest of ``path`` and its parents that does not exist yet (None: it exists)."""
+    top = None
+    while not path.exists():
+        top = path
+        if path.parent == path:
+            break
+        path = path.parent
+    return top
+
+
+def _remove_empty_parents(out: Path, top: Path) -> None:
+    """Remove the empty parents of ``out`` up to ``top``: the ones this process created."""
+    for parent in out.parents:
+        if parent != top and top not in parent.parents:
+            return
+        try:
+            parent.rmdir()  # only an empty directory: never anything another process wrote
+        except OSError:
+            return
+        if parent == top:
+            return
+
+
 def _remove_if_empty(out: Path) -> None:
     """Remove a run directory this process created when it failed before writing into it.
 
@@ -194,7 +220,7 @@ def start_run(
     Call :func:`check_new_out` first for an early error: it is checked again here,
     under the lock, since the run seen before may have been another process's.
     """
-    created = not out.exists()
+    created = _first_missing(out)  # the highest directory made here, removed on failure
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -211,13 +237,20 @@ def start_run(
                 _clear_unstarted(out)
             return train(spec, out)
         except BaseException:
-            if created and main:  # (under the lock: no other process is writing it)
+            if created is not None and main:  # (under the lock: no other process writes it)
                 _remove_if_empty(out)
+                if created != out:
+                    _remove_empty_parents(out, created)
             raise
 
 
 def resumable(run_dir: Path, steps: int | None, spelling: Spelling = CLI) -> RunSpec:
     """The spec to resume ``run_dir`` with, refusing a resume that would not train."""
+    if not (run_dir / RUN_FILE).exists():
+        raise GankitError(
+            f"{str(run_dir)!r} is not a gankit run directory (no {RUN_FILE}); start one with "
+            f"`{spelling.start}`"
+        )
     spec = load_run(run_dir)
     at = ckpt.newest_step(run_dir / "checkpoints")
     if at is None:
@@ -267,12 +300,53 @@ def _fit(spec: RunSpec, run_dir: Path) -> Path:
     return Trainer(spec, run_dir).fit(spec.train.steps)
 
 
-def _check_steps(steps: int | None) -> None:
+def _check_steps(steps: int | None, default: str) -> None:
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise GankitError(
             f"steps must be a whole number of at least 1, got {steps!r}; leave steps out for "
-            f"the dataset's default"
+            f"{default}"
         )
+
+
+def _check_path(name: str, value: object) -> Path:
+    """``value`` as a Path, or a GankitError naming the argument ``name``."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise GankitError(f"{name} must be a directory path (a str or pathlib.Path), got {value!r}")
+    return Path(value)
+
+
+def _config_sections(config: Mapping[Any, Any]) -> dict[str, Any]:
+    """A ``config`` dict checked for the shape of a config file: a dict per section."""
+    from gankit.training.config import SECTIONS
+
+    for key, value in config.items():
+        if key not in SECTIONS or not isinstance(value, Mapping):
+            raise GankitError(
+                f"config[{key!r}]: config takes the sections of a config file as keys, each "
+                f"a dict of options (for example config={{'train': {{'lr_g': 1e-4}}, 'arch': "
+                f"{{'latent_dim': 64}}}}); sections: {', '.join(SECTIONS)}"
+            )
+    return {str(k): dict(v) for k, v in config.items()}
+
+
+def _override_values(overrides: object) -> dict[str, Any]:
+    """``overrides`` checked, with strings parsed as the command line parses ``VALUE``."""
+    from gankit import config as config_mod
+
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise GankitError(
+            f"overrides must be a dict of option names to values, got {type(overrides).__name__}"
+            f"; for example overrides={{'lr_g': 1e-4}}"
+        )
+    bad = [k for k in overrides if not isinstance(k, str) or not k.strip()]
+    if bad:
+        raise GankitError(f"overrides keys must be option names (strings), got {bad!r}")
+    return {
+        key: config_mod.parse_value(value) if isinstance(value, str) else value
+        for key, value in overrides.items()
+    }
 
 
 def train(
@@ -320,28 +394,29 @@ def train(
     from gankit import config as config_mod
     from gankit.training.config import resolve
 
-    _check_steps(steps)
+    for name, value in (("arch", arch), ("data", data)):
+        if not isinstance(value, str) or not value.strip():
+            raise GankitError(
+                f"{name} must be a component name (a str; see `gankit list`), got {value!r}"
+            )
+    _check_steps(steps, "the dataset's default")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise GankitError(f"seed must be a whole number, got {seed!r}; use e.g. 0")
     if seed is not None and not 0 <= seed < 2**32:  # what TrainConfig.seed takes
         raise GankitError(f"seed must be from 0 to 2**32 - 1, got {seed}; use e.g. 0")
-    run_dir = Path(out)
+    run_dir = _check_path("out", out)
     check_new_out(run_dir, spelling=PYTHON)  # before the work of resolving: an early error
     if config is None:
         file_values: dict[str, Any] = {}
     elif isinstance(config, Mapping):
-        file_values = {str(k): dict(v) if isinstance(v, Mapping) else v for k, v in config.items()}
-    else:
+        file_values = _config_sections(config)
+    elif isinstance(config, (str, os.PathLike)):
         file_values = config_mod.load_toml(Path(config))
-    if overrides is not None and not isinstance(overrides, Mapping):
+    else:
         raise GankitError(
-            f"overrides must be a dict of option names to values, got {type(overrides).__name__}"
-            f"; for example overrides={{'lr_g': 1e-4}}"
+            f"config must be a TOML file's path or a dict of sections, got {config!r}"
         )
-    bad = [k for k in (overrides or {}) if not isinstance(k, str) or not k.strip()]
-    if bad:
-        raise GankitError(f"overrides keys must be option names (strings), got {bad!r}")
-    spec = resolve(arch, data, file_values, dict(overrides or {}), steps=steps, seed=seed)
+    spec = resolve(arch, data, file_values, _override_values(overrides), steps=steps, seed=seed)
     return start_run(spec, run_dir, _fit, PYTHON)
 
 
@@ -349,8 +424,16 @@ def resume(run_dir: str | os.PathLike[str], *, steps: int | None = None) -> Path
     """Continue the run in ``run_dir`` from its newest checkpoint; the artifact's directory.
 
     The Python form of ``gankit train --resume RUN_DIR``: the run goes on with
-    its own recorded config, exactly as if it had not stopped, to ``steps``
-    total generator steps (default: the run's own step count).
+    its own recorded config, exactly as if it had not stopped (bit for bit on CPU).
+
+    Args:
+        run_dir: the run directory :func:`train` (or ``gankit train``) wrote.
+        steps: total generator steps, more than the newest checkpoint's (default:
+            the run's own step count).
+
+    Raises:
+        GankitError: ``run_dir`` is not a run, has no checkpoint, has trained its
+            steps already, or another process is training it.
     """
-    _check_steps(steps)
-    return continue_run(Path(run_dir), steps, _fit, PYTHON)
+    _check_steps(steps, "the run's own step count")
+    return continue_run(_check_path("run_dir", run_dir), steps, _fit, PYTHON)

@@ -1027,7 +1027,10 @@ class Trainer:
         if self.cfg.lr_decay_clock == "time":
             self._clock = (t0, self.time_progress)
         metrics_path = self.out_dir / METRICS_FILE
-        with metrics_path.open("a") if main else contextlib.nullcontext() as metrics_file:
+        # the bar is closed however the loop ends, so that after Ctrl-C or an error its
+        # last line comes before what the caller prints, not at interpreter exit
+        metrics_out = metrics_path.open("a") if main else contextlib.nullcontext()
+        with bar, metrics_out as metrics_file:
             first = self.step
             while self.step < total:
                 logs = self.train_step()
@@ -1063,11 +1066,11 @@ class Trainer:
                     if self.phase:
                         postfix["phase"] = self.phase
                     bar.set_postfix(postfix, refresh=False)
+                bar.update(1)  # before the grid and checkpoint: the step is done
                 if self.step % self.cfg.sample_every == 0:
                     self.save_grid(f"step-{self.step:08d}")
                 if self.step % self.cfg.checkpoint_every == 0 or last:
                     self.save_checkpoint()
-                bar.update(1)
                 if out_of_time:
                     log.info(
                         "max_minutes=%g reached at step %d of %d; stopping",
@@ -1076,7 +1079,6 @@ class Trainer:
                         total,
                     )
                     break
-        bar.close()
         self._fire("gankit_on_train_end")
         artifact = self.write_artifact()
         distributed.barrier(self.dist)
