@@ -16,7 +16,12 @@ from gankit.training import checkpoint as ckpt
 from gankit.training.config import resolve
 from gankit.training.trainer import Trainer
 from gankit_progan.growth import growth_at, reals_at
-from gankit_progan.layers import EqualizedConv2d, EqualizedLinear
+from gankit_progan.layers import (
+    EqualizedConv2d,
+    EqualizedDownConv2d,
+    EqualizedLinear,
+    EqualizedUpConv2d,
+)
 from gankit_progan.networks import ProGANConfig
 
 from run_state import assert_networks_close, assert_same_state, latest_state
@@ -51,6 +56,41 @@ def test_fade_in_endpoints_match_previous_and_new_outputs() -> None:
         start.clamp(-0.999999, 0.999999)
     )
     assert torch.allclose(mid, torch.tanh(pre), atol=1e-4)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_fused_scale_convolutions_compute_the_plain_operations(
+    memory_format: torch.memory_format,
+) -> None:
+    """Training's stride-2 forms equal upsample-then-convolve and convolve-then-average,
+    values and gradients, at the borders too; evaluation runs the plain operations."""
+    torch.manual_seed(0)
+    up, down = EqualizedUpConv2d(6, 5), EqualizedDownConv2d(5, 7)
+    with torch.no_grad():
+        for layer in (up, down):
+            layer.bias.normal_()
+    x = torch.randn(3, 6, 4, 4).contiguous(memory_format=memory_format).requires_grad_()
+
+    def upsampled(x: torch.Tensor) -> torch.Tensor:
+        big = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return F.conv2d(big, up.weight * up.scale, up.bias, padding=1)
+
+    def plain(x: torch.Tensor) -> torch.Tensor:
+        h = upsampled(x)
+        return F.avg_pool2d(F.conv2d(h, down.weight * down.scale, down.bias, padding=1), 2)
+
+    fused = down(up(x))
+    assert fused.shape == (3, 7, 4, 4) and up(x).shape == (3, 5, 8, 8)
+    want = plain(x)
+    assert torch.allclose(fused, want, atol=1e-5)
+    grads = torch.autograd.grad(fused.square().sum(), [x, up.weight, down.weight, down.bias])
+    wants = torch.autograd.grad(want.square().sum(), [x, up.weight, down.weight, down.bias])
+    for got, expected in zip(grads, wants, strict=True):
+        assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4)
+    up.eval()
+    with torch.no_grad():
+        # the same operations as before the fused form: export and int8 see no change
+        assert torch.equal(up(x), upsampled(x))
 
 
 def test_discriminator_fade_in_at_alpha_zero_uses_the_previous_path() -> None:

@@ -21,7 +21,13 @@ from gankit.components import ArchConfig, check_unconditional
 from gankit.config import check_at_least
 from gankit.errors import ConfigError
 from gankit.layers import MinibatchStdDev
-from gankit_progan.layers import EqualizedConv2d, EqualizedLinear, PixelNorm
+from gankit_progan.layers import (
+    EqualizedConv2d,
+    EqualizedDownConv2d,
+    EqualizedLinear,
+    EqualizedUpConv2d,
+    PixelNorm,
+)
 
 
 @dataclass
@@ -149,7 +155,7 @@ class ProGANGenerator(GrowingModule):
             w_in, w_out = width(cfg, level - 1), width(cfg, level)
             self.blocks.append(
                 nn.Sequential(
-                    EqualizedConv2d(w_in, w_out, 3, 1),
+                    EqualizedUpConv2d(w_in, w_out),  # doubles the resolution
                     _act(),
                     PixelNorm(),
                     EqualizedConv2d(w_out, w_out, 3, 1),
@@ -172,7 +178,7 @@ class ProGANGenerator(GrowingModule):
         prev = h
         for level in range(1, self.level + 1):
             prev = h
-            h = self.blocks[level - 1](F.interpolate(h, scale_factor=2.0, mode="nearest"))
+            h = self.blocks[level - 1](h)
         out = self.to_rgb[self.level](h)
         if self.fading:
             low = F.interpolate(self.to_rgb[self.level - 1](prev), scale_factor=2.0, mode="nearest")
@@ -199,9 +205,8 @@ class ProGANDiscriminator(GrowingModule):
                 nn.Sequential(
                     EqualizedConv2d(w_in, w_in, 3, 1),
                     _act(),
-                    EqualizedConv2d(w_in, w_out, 3, 1),
+                    EqualizedDownConv2d(w_in, w_out),  # halves the resolution
                     _act(),
-                    nn.AvgPool2d(2),
                 )
             )
         w0 = d_width(cfg, 0)
