@@ -127,7 +127,7 @@ def test_steps_below_one_is_refused(
     code, _, err = cli(capsys, "train", "--steps", steps, "--out", str(out), *TINY)
     line = error_line(err)
     assert code == 2
-    assert f"--steps must be at least 1, got {steps}" in line
+    assert f"--steps must be a whole number of at least 1, got {steps}" in line
     assert "leave --steps out for the dataset's default" in line
     assert not out.exists()
 
@@ -216,6 +216,16 @@ def test_resume_that_would_not_train_is_refused(
     if steps:  # the fix says what --steps means
         assert "(--steps is the total, not the steps to add): give more than 3" in line
     assert snapshot(run) == before  # run.json and the artifact are not rewritten
+
+
+def test_resume_with_steps_below_one_advises_the_runs_own_count(
+    run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(capsys, "train", "--resume", str(run), "--steps", "0")
+    line = error_line(err)
+    assert code == 2
+    assert "--steps must be a whole number of at least 1, got 0" in line
+    assert "leave --steps out for the run's own step count" in line  # not the dataset's
 
 
 # -- sample --------------------------------------------------------------------------

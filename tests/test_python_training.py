@@ -96,7 +96,7 @@ def test_errors_name_pythons_arguments(tmp_path: Path) -> None:
         r"one with `gankit.train\(ARCH, DATA, out=DIR\)`",
     ):
         gankit.resume(tmp_path / "nothing")
-    with pytest.raises(GankitError, match="leave steps out for the run's own step count"):
+    with pytest.raises(GankitError, match="leave `steps` out for the run's own step count"):
         gankit.resume(run, steps="5")
     with pytest.raises(GankitError, match="run_dir must be a directory path"):
         gankit.resume(None)
@@ -129,11 +129,11 @@ def test_a_failed_run_leaves_no_directory_it_made(
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"steps": 0}, "steps must be a whole number of at least 1, got 0"),
-        ({"steps": 2.5}, "steps must be a whole number of at least 1, got 2.5"),
-        ({"steps": True}, "steps must be a whole number of at least 1, got True"),
-        ({"seed": -1}, r"seed must be from 0 to 2\*\*32 - 1, got -1"),
-        ({"seed": "0"}, "seed must be a whole number, got '0'"),
+        ({"steps": 0}, "`steps` must be a whole number of at least 1, got 0"),
+        ({"steps": 2.5}, "`steps` must be a whole number of at least 1, got 2.5"),
+        ({"steps": True}, "`steps` must be a whole number of at least 1, got True"),
+        ({"seed": -1}, r"`seed` must be from 0 to 2\*\*32 - 1 for training, got -1"),
+        ({"seed": "0"}, "`seed` must be a whole number, got '0'"),
         ({"overrides": ["lr_g=1e-4"]}, "overrides must be a dict of option names to values"),
         ({"overrides": {1: 2}}, r"overrides keys must be option names \(strings\), got \[1\]"),
         ({"arch": None}, r"arch must be a component name \(a str; see `gankit list`\), got None"),

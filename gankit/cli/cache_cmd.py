@@ -53,18 +53,19 @@ def cache_info(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if ctx.invoked_subcommand is not None:
         ctx.meta[_JSON_KEY] = as_json  # `gankit cache --json clear` is `clear --json`
         return
-    root = cache_root()
-    entries = cache_entries(root)
+    root = cache_root()  # resolved once: the environment is read (and warned about) once
+    off = None if root is not None else cache_off_reason()
+    entries = cache_entries(root) if root is not None else []
     if as_json:
         listing = {
             "root": None if root is None else str(root),
-            "off": cache_off_reason(),
+            "off": off,
             "caches": [_as_json(e) for e in entries],
         }
         typer.echo(json.dumps(listing))
         return
     if root is None:
-        typer.echo(f"gankit's cache is off: {cache_off_reason()}")
+        typer.echo(f"gankit's cache is off: {off}")
         return
     typer.echo(f"gankit's cache: {root} (set {CACHE_ENV} to move it, or to {OFF})")
     if not entries:
@@ -97,13 +98,14 @@ def cache_clear(
     Only the sub-directories gankit made (each tagged with a CACHEDIR.TAG) are
     removed: other files in the cache directory are left alone.
     """
-    removed = clear_cache(names or ())
+    root = cache_root()
+    removed = clear_cache(names or (), root) if root is not None else []
     as_json = as_json or bool(ctx.meta.get(_JSON_KEY))
     if as_json:
         typer.echo(json.dumps({"removed": [_as_json(e) for e in removed]}))
-    elif cache_root() is None:
+    elif root is None:
         typer.echo(f"gankit's cache is off ({cache_off_reason()}): nothing to clear")
     elif not removed:
-        typer.echo(f"nothing to clear in {cache_root()}")
+        typer.echo(f"nothing to clear in {root}")
     for entry in [] if as_json else removed:
         typer.echo(f"removed {entry.path} ({_files(entry.files)}, {decimal(entry.size)})")

@@ -121,11 +121,6 @@ def train_command(
     from gankit.training import runs
     from gankit.training.config import resolve
 
-    _check_min("--steps", steps, 1, "; leave --steps out for the dataset's default")
-    if seed is not None and not 0 <= seed < 2**32:  # what TrainConfig.seed takes
-        raise GankitError(
-            f"--seed must be from 0 to 2**32 - 1 for training, got {seed}; use e.g. 0"
-        )
     if resume is not None:
         given = [
             name
@@ -146,6 +141,8 @@ def train_command(
             )
         runs.continue_run(resume, steps, _train)
         return
+    runs.check_steps(steps, "the dataset's default")
+    runs.check_seed(seed)
     if out is None:
         raise GankitError("--out RUN_DIR is required (where the run writes its files)")
     runs.check_new_out(out)  # before the work of resolving: a clear error early

@@ -45,7 +45,8 @@ _STEP_GRID = re.compile(r"^step-\d+\.png$")
 class Spelling:
     """How error messages name the options of the caller: the CLI's flags or Python's arguments.
 
-    ``steps`` takes a step count; ``resume`` and ``new_run`` are how to continue a
+    ``steps_name`` and ``seed_name`` name the two arguments; ``steps`` takes a
+    step count; ``resume`` and ``new_run`` are how to continue a
     run and how to start one afresh (format strings of the run directory, and of
     the architecture and dataset).
     """
@@ -54,6 +55,7 @@ class Spelling:
     start: str = "gankit train --out DIR"
     steps_name: str = "--steps"
     steps: str = "--steps {}"
+    seed_name: str = "--seed"
     resume: str = "gankit train --resume {run}"
     new_run: str = "without --resume: `gankit train --out {run} --arch {arch} --data {data} ...`"
 
@@ -66,6 +68,7 @@ PYTHON = Spelling(
     start="gankit.train(ARCH, DATA, out=DIR)",
     steps_name="`steps`",
     steps="steps={}",
+    seed_name="`seed`",
     resume="gankit.resume({run!r})",
     new_run="with `gankit.train({arch!r}, {data!r}, out={run!r}, ...)`",
 )
@@ -286,6 +289,7 @@ def continue_run(
     spelling: Spelling = CLI,
 ) -> T:
     """Run ``train(spec, run_dir)`` for the run in ``run_dir`` from its newest checkpoint."""
+    check_steps(steps, "the run's own step count", spelling)
     with run_lock(run_dir, spelling):
         return train(resumable(run_dir, steps, spelling), run_dir)
 
@@ -300,11 +304,25 @@ def _fit(spec: RunSpec, run_dir: Path) -> Path:
     return Trainer(spec, run_dir).fit(spec.train.steps)
 
 
-def _check_steps(steps: int | None, default: str) -> None:
+def check_steps(steps: object, default: str, spelling: Spelling = CLI) -> None:
+    """Refuse a step count that is not a whole number of at least 1 (``None`` is ``default``)."""
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        name = spelling.steps_name
         raise GankitError(
-            f"steps must be a whole number of at least 1, got {steps!r}; leave steps out for "
-            f"{default}"
+            f"{name} must be a whole number of at least 1, got {steps!r}; leave {name} out "
+            f"for {default}"
+        )
+
+
+def check_seed(seed: object, spelling: Spelling = CLI) -> None:
+    """Refuse a training seed that ``TrainConfig.seed`` would not take (``None``: the default)."""
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise GankitError(f"{spelling.seed_name} must be a whole number, got {seed!r}; use e.g. 0")
+    if not 0 <= seed < 2**32:  # what TrainConfig.seed takes
+        raise GankitError(
+            f"{spelling.seed_name} must be from 0 to 2**32 - 1 for training, got {seed}; use e.g. 0"
         )
 
 
@@ -399,11 +417,8 @@ def train(
             raise GankitError(
                 f"{name} must be a component name (a str; see `gankit list`), got {value!r}"
             )
-    _check_steps(steps, "the dataset's default")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise GankitError(f"seed must be a whole number, got {seed!r}; use e.g. 0")
-    if seed is not None and not 0 <= seed < 2**32:  # what TrainConfig.seed takes
-        raise GankitError(f"seed must be from 0 to 2**32 - 1, got {seed}; use e.g. 0")
+    check_steps(steps, "the dataset's default", PYTHON)
+    check_seed(seed, PYTHON)
     run_dir = _check_path("out", out)
     check_new_out(run_dir, spelling=PYTHON)  # before the work of resolving: an early error
     if config is None:
@@ -435,5 +450,4 @@ def resume(run_dir: str | os.PathLike[str], *, steps: int | None = None) -> Path
         GankitError: ``run_dir`` is not a run, has no checkpoint, has trained its
             steps already, or another process is training it.
     """
-    _check_steps(steps, "the run's own step count")
     return continue_run(_check_path("run_dir", run_dir), steps, _fit, PYTHON)
