@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import sys
 import types
 import typing
@@ -52,13 +53,23 @@ def _inherited_help(config_cls: type, name: str) -> str:
     return ""
 
 
+@functools.cache
+def type_hints(config_cls: type) -> Mapping[str, Any]:
+    """The resolved type hints of a config dataclass, resolved once per class.
+
+    Every build of a config checks its values against them (twice when strict), and
+    resolving string annotations is the slow part. Read-only: the mapping is shared.
+    """
+    return types.MappingProxyType(typing.get_type_hints(config_cls))
+
+
 def describe(config_cls: type) -> list[FieldInfo]:
     """List the fields of a config dataclass with their types, defaults and help.
 
     A field redeclared without help (say ``latent_dim`` with another default)
     keeps the help its base class gives it.
     """
-    hints = typing.get_type_hints(config_cls)
+    hints = type_hints(config_cls)
     out = []
     for f in dataclasses.fields(config_cls):
         if f.default is not dataclasses.MISSING:
@@ -115,7 +126,7 @@ def build(
     check_keys(config_cls, values, where)
     if strict:
         check_strict(config_cls, values, where)
-    hints = typing.get_type_hints(config_cls)
+    hints = type_hints(config_cls)
     for key, value in values.items():
         # a single name given for a tuple/list field (`regularizers=r1`) is a one-item list
         origin = typing.get_origin(hints[key])
@@ -146,7 +157,7 @@ def check_strict(config_cls: type, values: Mapping[str, Any], where: str = "conf
     a mistake (the wrong key, a misplaced value) than meant. Keys must be fields
     of ``config_cls`` (see :func:`check_keys`).
     """
-    hints = typing.get_type_hints(config_cls)
+    hints = type_hints(config_cls)
     for key, value in values.items():
         if (problem := _strict_problem(hints[key], value)) is not None:
             raise ConfigError(f"invalid value in {where}: {key}: {problem} (got {value!r})")
