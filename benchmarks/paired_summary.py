@@ -46,8 +46,8 @@ def main() -> None:
         for s in args.seeds
     }
     print("seed | " + " | ".join(f"{m}: first, second" for m in MEASURES))
-    for seed, (a, b) in pairs.items():
-        print(f"{seed} | " + " | ".join(f"{a[m]:.2f}, {b[m]:.2f}" for m in MEASURES))
+    for seed, (first, second) in pairs.items():
+        print(f"{seed} | " + " | ".join(f"{first[m]:.2f}, {second[m]:.2f}" for m in MEASURES))
     for measure in MEASURES:
         a = [pair[0][measure] for pair in pairs.values()]
         b = [pair[1][measure] for pair in pairs.values()]
