@@ -54,6 +54,8 @@ NAMED_SECTIONS = ("regularizers", "metrics", "plugins")
 BEST_MODES = ("min", "max")
 #: the kinds of component a run names, as keys of run.json's ``resolved``
 RUN_KINDS = ("architecture", "dataset", "loss", "regularizer", "metric")
+#: training seeds are below this: the data order multiplies the seed, and numpy takes 32 bits
+SEED_LIMIT = 2**32
 
 
 @dataclass
@@ -244,7 +246,7 @@ class TrainConfig:
             raise ValueError(f"adam must be 'default', 'foreach' or 'fused', got {self.adam!r}")
         if self.steps < 0:
             raise ValueError(f"steps must be >= 0, got {self.steps}")
-        if not 0 <= self.seed < 2**32:  # the data order multiplies it; numpy takes 32 bits
+        if not 0 <= self.seed < SEED_LIMIT:
             raise ValueError(f"seed must be from 0 to 2**32 - 1, got {self.seed}")
         if self.grid_size < 0:
             raise ValueError(

@@ -31,7 +31,7 @@ from gankit.errors import GankitError
 from gankit.run_lock import LOCK_FILE, locked_by_another
 from gankit.training import checkpoint as ckpt
 from gankit.training import distributed
-from gankit.training.config import RunSpec, replace_train
+from gankit.training.config import SEED_LIMIT, RunSpec, replace_train
 from gankit.training.trainer import METRICS_FILE, RUN_FILE, load_run
 
 log = logging.getLogger(__name__)
@@ -320,7 +320,7 @@ def check_seed(seed: object, spelling: Spelling = CLI) -> None:
         return
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise GankitError(f"{spelling.seed_name} must be a whole number, got {seed!r}; use e.g. 0")
-    if not 0 <= seed < 2**32:  # what TrainConfig.seed takes
+    if not 0 <= seed < SEED_LIMIT:  # what TrainConfig.seed takes
         raise GankitError(
             f"{spelling.seed_name} must be from 0 to 2**32 - 1 for training, got {seed}; use e.g. 0"
         )
